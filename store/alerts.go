@@ -1,0 +1,158 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mlopsdev/mlops"
+)
+
+const alertColumns = `id, alert_type, severity, title, message, status, acknowledged_by, acknowledged_at,
+	resolved_by, resolved_at, resolution_notes, related_data, created_at`
+
+func scanAlert(sc scanner) (mlops.Alert, error) {
+	var (
+		a                  mlops.Alert
+		ackBy, resBy, note sql.NullString
+		ackAt, resAt       sql.NullTime
+		related            []byte
+	)
+	err := sc.Scan(&a.ID, &a.AlertType, &a.Severity, &a.Title, &a.Message, &a.Status, &ackBy, &ackAt,
+		&resBy, &resAt, &note, &related, &a.CreatedAt)
+	if err != nil {
+		return a, err
+	}
+	a.AcknowledgedBy, a.AcknowledgedAt = nullString(ackBy), nullTime(ackAt)
+	a.ResolvedBy, a.ResolvedAt, a.ResolutionNotes = nullString(resBy), nullTime(resAt), nullString(note)
+	a.RelatedData = rawJSON(related)
+	a.CreatedAt = utc(a.CreatedAt)
+	return a, nil
+}
+
+// AlertCreate raises an alert in status active (the seed's create_alert).
+func (s *Store) AlertCreate(ctx context.Context, in mlops.NewAlert) (mlops.Alert, error) {
+	if err := in.Validate(); err != nil {
+		return mlops.Alert{}, err
+	}
+	a, err := scanAlert(s.writer().QueryRowContext(ctx, `
+		INSERT INTO alerts (alert_type, severity, title, message, status, related_data, created_at)
+		VALUES ($1, $2, $3, $4, 'active', $5, $6) RETURNING `+alertColumns,
+		in.AlertType, string(in.Severity), in.Title, in.Message, jsonArg(in.RelatedData, "{}"), s.Now()))
+	if err != nil {
+		return a, classify(err)
+	}
+	return a, nil
+}
+
+// AlertGet returns one alert.
+func (s *Store) AlertGet(ctx context.Context, id int64) (mlops.Alert, error) {
+	a, err := scanAlert(s.reader().QueryRowContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE id = $1`, id))
+	if err != nil {
+		return a, notFound(err, "alert %d", id)
+	}
+	return a, nil
+}
+
+// AlertFilter selects alerts for AlertList.
+type AlertFilter struct {
+	Status   mlops.AlertStatus // empty: every status
+	Severity mlops.Severity    // empty: every severity
+	Since    time.Time         // zero: no lower bound
+	Page
+}
+
+// AlertList lists alerts newest first.
+func (s *Store) AlertList(ctx context.Context, f AlertFilter) ([]mlops.Alert, string, error) {
+	limit, cur, err := f.Page.resolve()
+	if err != nil {
+		return nil, "", err
+	}
+	if f.Status != "" && !f.Status.Valid() {
+		return nil, "", mlops.Invalid("status", "must be one of active, acknowledged, resolved, got %q", f.Status)
+	}
+	if f.Severity != "" && !f.Severity.Valid() {
+		return nil, "", mlops.Invalid("severity", "must be one of info, low, medium, high, critical, got %q", f.Severity)
+	}
+	var q query
+	if f.Status != "" {
+		q.add("status = ?", string(f.Status))
+	}
+	if f.Severity != "" {
+		q.add("severity = ?", string(f.Severity))
+	}
+	if !f.Since.IsZero() {
+		q.add("created_at >= ?", f.Since.UTC())
+	}
+	q.keyset(cur)
+	rows, err := s.reader().QueryContext(ctx, `SELECT `+alertColumns+` FROM alerts`+q.sql()+
+		` ORDER BY created_at DESC, id DESC`+limitSQL(limit), q.args...)
+	items, err := collect(rows, err, scanAlert)
+	if err != nil {
+		return nil, "", err
+	}
+	items, next := trimPage(items, limit, func(a mlops.Alert) Cursor { return Cursor{a.CreatedAt, a.ID} })
+	return items, next, nil
+}
+
+// AlertsActive returns every active alert, newest first (the seed's
+// get_active_alerts).
+func (s *Store) AlertsActive(ctx context.Context) ([]mlops.Alert, error) {
+	items, _, err := s.AlertList(ctx, AlertFilter{Status: mlops.AlertActive, Page: Page{Limit: -1}})
+	return items, err
+}
+
+// AlertAcknowledge moves an active alert to acknowledged (the seed's
+// acknowledge_alert). Acknowledging an acknowledged or resolved alert is a
+// *mlops.TransitionError.
+func (s *Store) AlertAcknowledge(ctx context.Context, id int64, user string) (mlops.Alert, error) {
+	if err := mlops.ValidateActor("user", user); err != nil {
+		return mlops.Alert{}, err
+	}
+	a, err := scanAlert(s.writer().QueryRowContext(ctx, `UPDATE alerts
+		SET status = 'acknowledged', acknowledged_by = $2, acknowledged_at = $3
+		WHERE id = $1 AND status = 'active' RETURNING `+alertColumns, id, user, s.Now()))
+	if err != nil {
+		return a, s.alertRefused(ctx, err, id, mlops.AlertAcknowledged)
+	}
+	return a, nil
+}
+
+// AlertResolve moves an active or acknowledged alert to resolved (the
+// seed's resolve_alert).
+func (s *Store) AlertResolve(ctx context.Context, id int64, user, notes string) (mlops.Alert, error) {
+	if err := errors.Join(mlops.ValidateActor("user", user), mlops.ValidateText("notes", notes)); err != nil {
+		return mlops.Alert{}, firstValidation(err)
+	}
+	var n *string
+	if notes != "" {
+		n = &notes
+	}
+	a, err := scanAlert(s.writer().QueryRowContext(ctx, `UPDATE alerts
+		SET status = 'resolved', resolved_by = $2, resolved_at = $3, resolution_notes = $4
+		WHERE id = $1 AND status IN ('active', 'acknowledged') RETURNING `+alertColumns, id, user, s.Now(), n))
+	if err != nil {
+		return a, s.alertRefused(ctx, err, id, mlops.AlertResolved)
+	}
+	return a, nil
+}
+
+func (s *Store) alertRefused(ctx context.Context, err error, id int64, to mlops.AlertStatus) error {
+	if !errors.Is(err, sql.ErrNoRows) {
+		return classify(err)
+	}
+	cur, gerr := s.AlertGet(ctx, id)
+	if gerr != nil {
+		return gerr
+	}
+	te := &mlops.TransitionError{Kind: "alert", Key: fmt.Sprint(id), From: string(cur.Status), To: string(to)}
+	switch {
+	case cur.Status == mlops.AlertResolved && cur.ResolvedBy != nil:
+		te.By, te.At = *cur.ResolvedBy, cur.ResolvedAt.Format(time.RFC3339)
+	case cur.Status == mlops.AlertAcknowledged && cur.AcknowledgedBy != nil:
+		te.By, te.At = *cur.AcknowledgedBy, cur.AcknowledgedAt.Format(time.RFC3339)
+	}
+	return te
+}

@@ -1,0 +1,115 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/mlopsdev/mlops"
+)
+
+const driftColumns = `id, model_id, drift_detected, drift_score, drifted_features, n_drifted_features,
+	report_path, reference_size, current_size, details, created_at`
+
+func scanDrift(sc scanner) (mlops.DriftReport, error) {
+	var (
+		d                 mlops.DriftReport
+		score             sql.NullFloat64
+		features, details []byte
+		ref, cur          sql.NullInt64
+	)
+	err := sc.Scan(&d.ID, &d.ModelID, &d.DriftDetected, &score, &features, &d.NDriftedFeatures,
+		&d.ReportPath, &ref, &cur, &details, &d.CreatedAt)
+	if err != nil {
+		return d, err
+	}
+	d.DriftScore = nullFloat(score)
+	if d.DriftedFeatures, err = stringList(features); err != nil {
+		return d, err
+	}
+	d.ReferenceSize, d.CurrentSize = nullInt(ref), nullInt(cur)
+	d.Details = rawJSON(details)
+	d.CreatedAt = utc(d.CreatedAt)
+	return d, nil
+}
+
+// DriftReportCreate stores a drift report (the seed's create_drift_report).
+// n_drifted_features is derived from drifted_features.
+func (s *Store) DriftReportCreate(ctx context.Context, in mlops.NewDriftReport) (mlops.DriftReport, error) {
+	if err := in.Validate(); err != nil {
+		return mlops.DriftReport{}, err
+	}
+	features := in.DriftedFeatures
+	if features == nil {
+		features = []string{}
+	}
+	d, err := scanDrift(s.writer().QueryRowContext(ctx, `
+		INSERT INTO drift_reports (model_id, drift_detected, drift_score, drifted_features, n_drifted_features,
+			report_path, reference_size, current_size, details, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+driftColumns,
+		in.ModelID, in.DriftDetected, in.DriftScore, mustJSON(features), len(features), in.ReportPath,
+		in.ReferenceSize, in.CurrentSize, nullJSONArg(in.Details), s.Now()))
+	if err != nil {
+		return d, modelRef(classify(err), "model_id", in.ModelID)
+	}
+	return d, nil
+}
+
+// DriftReportGet returns one drift report.
+func (s *Store) DriftReportGet(ctx context.Context, id int64) (mlops.DriftReport, error) {
+	d, err := scanDrift(s.reader().QueryRowContext(ctx, `SELECT `+driftColumns+` FROM drift_reports WHERE id = $1`, id))
+	if err != nil {
+		return d, notFound(err, "drift report %d", id)
+	}
+	return d, nil
+}
+
+// DriftReportLatest returns the newest drift report of a model (the seed's
+// get_latest_drift_report); modelID 0 means any model.
+func (s *Store) DriftReportLatest(ctx context.Context, modelID int64) (mlops.DriftReport, error) {
+	var q query
+	if modelID != 0 {
+		q.add("model_id = ?", modelID)
+	}
+	d, err := scanDrift(s.reader().QueryRowContext(ctx, `SELECT `+driftColumns+` FROM drift_reports`+q.sql()+
+		` ORDER BY created_at DESC, id DESC LIMIT 1`, q.args...))
+	if err != nil {
+		if modelID == 0 {
+			return d, notFound(err, "drift report (none stored yet)")
+		}
+		return d, notFound(err, "drift report for model version %d", modelID)
+	}
+	return d, nil
+}
+
+// DriftReportFilter selects drift reports for DriftReportList.
+type DriftReportFilter struct {
+	ModelID int64     // 0: every model
+	Since   time.Time // zero: no lower bound
+	Page
+}
+
+// DriftReportList lists drift reports newest first (the seed's
+// get_drift_reports with Since = now - days).
+func (s *Store) DriftReportList(ctx context.Context, f DriftReportFilter) ([]mlops.DriftReport, string, error) {
+	limit, cur, err := f.Page.resolve()
+	if err != nil {
+		return nil, "", err
+	}
+	var q query
+	if f.ModelID != 0 {
+		q.add("model_id = ?", f.ModelID)
+	}
+	if !f.Since.IsZero() {
+		q.add("created_at >= ?", f.Since.UTC())
+	}
+	q.keyset(cur)
+	rows, err := s.reader().QueryContext(ctx, `SELECT `+driftColumns+` FROM drift_reports`+q.sql()+
+		` ORDER BY created_at DESC, id DESC`+limitSQL(limit), q.args...)
+	items, err := collect(rows, err, scanDrift)
+	if err != nil {
+		return nil, "", err
+	}
+	items, next := trimPage(items, limit, func(d mlops.DriftReport) Cursor { return Cursor{d.CreatedAt, d.ID} })
+	return items, next, nil
+}

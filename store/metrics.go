@@ -1,0 +1,240 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/mlopsdev/mlops"
+)
+
+const metricColumns = `id, metric_name, metric_value, model_id, created_at, metadata`
+
+func scanMetric(sc scanner) (mlops.PerformanceMetric, error) {
+	var (
+		m       mlops.PerformanceMetric
+		modelID sql.NullInt64
+		meta    []byte
+	)
+	if err := sc.Scan(&m.ID, &m.MetricName, &m.MetricValue, &modelID, &m.CreatedAt, &meta); err != nil {
+		return m, err
+	}
+	m.ModelID, m.Metadata, m.CreatedAt = nullInt(modelID), rawJSON(meta), utc(m.CreatedAt)
+	return m, nil
+}
+
+// MetricCreate records one metric point (the seed's
+// create_performance_metric).
+func (s *Store) MetricCreate(ctx context.Context, in mlops.NewPerformanceMetric) (mlops.PerformanceMetric, error) {
+	if err := in.Validate(); err != nil {
+		return mlops.PerformanceMetric{}, err
+	}
+	m, err := scanMetric(s.writer().QueryRowContext(ctx, `
+		INSERT INTO performance_metrics (metric_name, metric_value, model_id, created_at, metadata)
+		VALUES ($1, $2, $3, $4, $5) RETURNING `+metricColumns,
+		in.MetricName, in.MetricValue, in.ModelID, s.Now(), jsonArg(in.Metadata, "{}")))
+	if err != nil {
+		var id int64
+		if in.ModelID != nil {
+			id = *in.ModelID
+		}
+		return m, modelRef(classify(err), "model_id", id)
+	}
+	return m, nil
+}
+
+// MetricCreateBatch records many points in one transaction, all or none; a
+// bad item is a ValidationError naming its index ("metrics[2].metric_value").
+func (s *Store) MetricCreateBatch(ctx context.Context, in []mlops.NewPerformanceMetric) ([]int64, error) {
+	if len(in) == 0 {
+		return []int64{}, nil
+	}
+	verr := &mlops.ValidationError{}
+	for i := range in {
+		if err := in[i].Validate(); err != nil {
+			v, _ := mlops.AsValidation(err)
+			verr.Fields = append(verr.Fields, v.Prefix(fmt.Sprintf("metrics[%d].", i)).Fields...)
+		}
+	}
+	if err := verr.Err(); err != nil {
+		return nil, err
+	}
+	ids := make([]int64, len(in))
+	err := s.InTx(ctx, func(tx *Store) error {
+		if err := tx.checkModelIDs(ctx, "metrics", len(in), func(i int) int64 {
+			if in[i].ModelID == nil {
+				return 0
+			}
+			return *in[i].ModelID
+		}); err != nil {
+			return err
+		}
+		now := tx.Now()
+		if tx.engine == Postgres {
+			if err := tx.reserveIDs(ctx, "performance_metrics", ids); err != nil {
+				return err
+			}
+			rows := make([][]any, len(in))
+			for i, m := range in {
+				rows[i] = []any{ids[i], m.MetricName, m.MetricValue, m.ModelID, now, jsonArg(m.Metadata, "{}")}
+			}
+			return tx.copyFrom(ctx, "performance_metrics",
+				[]string{"id", "metric_name", "metric_value", "model_id", "created_at", "metadata"}, rows)
+		}
+		stmt, err := tx.tx.PrepareContext(ctx, `INSERT INTO performance_metrics
+			(metric_name, metric_value, model_id, created_at, metadata) VALUES ($1, $2, $3, $4, $5) RETURNING id`)
+		if err != nil {
+			return classify(err)
+		}
+		defer stmt.Close()
+		for i, m := range in {
+			if err := stmt.QueryRowContext(ctx, m.MetricName, m.MetricValue, m.ModelID, now,
+				jsonArg(m.Metadata, "{}")).Scan(&ids[i]); err != nil {
+				return prefixErr(classify(err), fmt.Sprintf("metrics[%d].", i))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// MetricGet returns one metric point.
+func (s *Store) MetricGet(ctx context.Context, id int64) (mlops.PerformanceMetric, error) {
+	m, err := scanMetric(s.reader().QueryRowContext(ctx, `SELECT `+metricColumns+` FROM performance_metrics WHERE id = $1`, id))
+	if err != nil {
+		return m, notFound(err, "metric point %d", id)
+	}
+	return m, nil
+}
+
+// MetricFilter selects a metric time series.
+type MetricFilter struct {
+	Name    string    // required
+	Since   time.Time // zero: no lower bound
+	Until   time.Time // zero: no upper bound (exclusive)
+	ModelID *int64    // nil: every model and none
+}
+
+func (f MetricFilter) query() (query, error) {
+	var q query
+	if f.Name == "" {
+		return q, mlops.Invalid("metric_name", "is required")
+	}
+	q.add("metric_name = ?", f.Name)
+	if f.ModelID != nil {
+		q.add("model_id = ?", *f.ModelID)
+	}
+	if !f.Since.IsZero() {
+		q.add("created_at >= ?", f.Since.UTC())
+	}
+	if !f.Until.IsZero() {
+		q.add("created_at < ?", f.Until.UTC())
+	}
+	return q, nil
+}
+
+// MetricPoint is one raw point of a series.
+type MetricPoint struct {
+	CreatedAt time.Time `json:"created_at"`
+	Value     float64   `json:"value"`
+}
+
+// MetricSeriesEach streams a metric series oldest first, calling fn for each
+// point without holding the whole series in memory (the seed's
+// get_metrics_timeseries). An error from fn stops the scan and is returned.
+func (s *Store) MetricSeriesEach(ctx context.Context, f MetricFilter, fn func(MetricPoint) error) error {
+	q, err := f.query()
+	if err != nil {
+		return err
+	}
+	rows, err := s.reader().QueryContext(ctx, `SELECT created_at, metric_value FROM performance_metrics`+q.sql()+
+		` ORDER BY created_at, id`, q.args...)
+	if err != nil {
+		return classify(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p MetricPoint
+		if err := rows.Scan(&p.CreatedAt, &p.Value); err != nil {
+			return classify(err)
+		}
+		p.CreatedAt = p.CreatedAt.UTC()
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+	return classify(rows.Err())
+}
+
+// MetricSeries returns a metric series oldest first (the seed's
+// get_metrics_timeseries with Since = now - days).
+func (s *Store) MetricSeries(ctx context.Context, f MetricFilter) ([]MetricPoint, error) {
+	out := []MetricPoint{}
+	err := s.MetricSeriesEach(ctx, f, func(p MetricPoint) error {
+		out = append(out, p)
+		return nil
+	})
+	return out, err
+}
+
+// Bucket is the width of a time bucket: 1m, 5m, 1h or 1d.
+type Bucket string
+
+// Buckets lists the supported bucket widths.
+var Buckets = map[Bucket]time.Duration{"1m": time.Minute, "5m": 5 * time.Minute, "1h": time.Hour, "1d": 24 * time.Hour}
+
+// ParseBucket validates a bucket width.
+func ParseBucket(s string) (Bucket, error) {
+	if _, ok := Buckets[Bucket(s)]; !ok {
+		return "", mlops.Invalid("bucket", "must be one of 1m, 5m, 1h, 1d, got %q", s)
+	}
+	return Bucket(s), nil
+}
+
+// MetricBucket aggregates the points of one time bucket.
+type MetricBucket struct {
+	BucketStart time.Time `json:"bucket_start"`
+	Count       int64     `json:"count"`
+	Avg         float64   `json:"avg"`
+	Min         float64   `json:"min"`
+	Max         float64   `json:"max"`
+}
+
+// bucketExpr is the SQL for the start of created_at's bucket, in Unix
+// seconds; the one place time bucketing differs between the engines.
+func (s *Store) bucketExpr(seconds int64) string {
+	n := strconv.FormatInt(seconds, 10)
+	if s.engine == Postgres {
+		return `(floor(extract(epoch from created_at) / ` + n + `)::bigint * ` + n + `)`
+	}
+	return `((unixepoch(created_at) / ` + n + `) * ` + n + `)`
+}
+
+// MetricBuckets aggregates a metric series per time bucket, oldest first:
+// count, avg, min and max, computed in SQL.
+func (s *Store) MetricBuckets(ctx context.Context, f MetricFilter, b Bucket) ([]MetricBucket, error) {
+	width, ok := Buckets[b]
+	if !ok {
+		return nil, mlops.Invalid("bucket", "must be one of 1m, 5m, 1h, 1d, got %q", b)
+	}
+	q, err := f.query()
+	if err != nil {
+		return nil, err
+	}
+	expr := s.bucketExpr(int64(width / time.Second))
+	rows, err := s.reader().QueryContext(ctx, `SELECT `+expr+` AS bucket, count(*), avg(metric_value),
+		min(metric_value), max(metric_value) FROM performance_metrics`+q.sql()+
+		` GROUP BY bucket ORDER BY bucket`, q.args...)
+	return collect(rows, err, func(sc scanner) (MetricBucket, error) {
+		var mb MetricBucket
+		var start int64
+		err := sc.Scan(&start, &mb.Count, &mb.Avg, &mb.Min, &mb.Max)
+		mb.BucketStart = time.Unix(start, 0).UTC()
+		return mb, err
+	})
+}

@@ -1,0 +1,203 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"hash/fnv"
+
+	"github.com/mlopsdev/mlops"
+)
+
+const modelColumns = `id, model_name, version, algorithm, accuracy, f1_score, "precision", recall, roc_auc,
+	hyperparameters, feature_names, status, is_active, model_path, metadata_path, training_samples,
+	created_at, activated_at`
+
+func scanModel(sc scanner) (mlops.ModelVersion, error) {
+	var (
+		m                       mlops.ModelVersion
+		acc, f1, prec, rec, auc sql.NullFloat64
+		hyper, features         []byte
+		samples                 sql.NullInt64
+		activated               sql.NullTime
+	)
+	err := sc.Scan(&m.ID, &m.ModelName, &m.Version, &m.Algorithm, &acc, &f1, &prec, &rec, &auc,
+		&hyper, &features, &m.Status, &m.IsActive, &m.ModelPath, &m.MetadataPath, &samples,
+		&m.CreatedAt, &activated)
+	if err != nil {
+		return m, err
+	}
+	m.Accuracy, m.F1Score, m.Precision, m.Recall, m.ROCAUC = nullFloat(acc), nullFloat(f1), nullFloat(prec), nullFloat(rec), nullFloat(auc)
+	m.Hyperparameters = rawJSON(hyper)
+	if m.FeatureNames, err = stringList(features); err != nil {
+		return m, err
+	}
+	m.TrainingSamples = nullInt(samples)
+	m.CreatedAt = utc(m.CreatedAt)
+	m.ActivatedAt = nullTime(activated)
+	return m, nil
+}
+
+// ModelVersionCreate registers a model version (the seed's
+// create_model_version). A duplicate (model_name, version) is ErrConflict.
+func (s *Store) ModelVersionCreate(ctx context.Context, in mlops.NewModelVersion) (mlops.ModelVersion, error) {
+	if err := in.Validate(); err != nil {
+		return mlops.ModelVersion{}, err
+	}
+	status := in.Status
+	if status == "" {
+		status = mlops.ModelTraining
+	}
+	features := in.FeatureNames
+	if features == nil {
+		features = []string{}
+	}
+	row := s.writer().QueryRowContext(ctx, `
+		INSERT INTO model_versions (model_name, version, algorithm, accuracy, f1_score, "precision", recall,
+			roc_auc, hyperparameters, feature_names, status, is_active, model_path, metadata_path,
+			training_samples, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, false, $12, $13, $14, $15)
+		RETURNING `+modelColumns,
+		in.ModelName, in.Version, in.Algorithm, in.Metrics.Accuracy, in.Metrics.F1Score, in.Metrics.Precision,
+		in.Metrics.Recall, in.Metrics.ROCAUC, jsonArg(in.Hyperparameters, "{}"), mustJSON(features), string(status),
+		in.ModelPath, in.MetadataPath, in.TrainingSamples, s.Now())
+	m, err := scanModel(row)
+	if err != nil {
+		err = classify(err)
+		if errors.Is(err, mlops.ErrConflict) {
+			return m, fmt.Errorf("model %q version %q is already registered: %w", in.ModelName, in.Version, mlops.ErrConflict)
+		}
+		return m, err
+	}
+	return m, nil
+}
+
+// ModelVersionGet returns one model version (the seed's get_model_version).
+func (s *Store) ModelVersionGet(ctx context.Context, id int64) (mlops.ModelVersion, error) {
+	m, err := scanModel(s.reader().QueryRowContext(ctx, `SELECT `+modelColumns+` FROM model_versions WHERE id = $1`, id))
+	if err != nil {
+		return m, notFound(err, "model version %d", id)
+	}
+	return m, nil
+}
+
+// ModelVersionFilter selects model versions for ModelVersionList.
+type ModelVersionFilter struct {
+	ModelName string            // empty: every model
+	Status    mlops.ModelStatus // empty: every status
+	Page
+}
+
+// ModelVersionList lists model versions newest first (the seed's
+// get_model_versions) and returns the cursor of the next page ("" at the
+// end).
+func (s *Store) ModelVersionList(ctx context.Context, f ModelVersionFilter) ([]mlops.ModelVersion, string, error) {
+	limit, cur, err := f.Page.resolve()
+	if err != nil {
+		return nil, "", err
+	}
+	if f.Status != "" && !f.Status.Valid() {
+		return nil, "", mlops.Invalid("status", "must be one of training, staging, production, archived, got %q", f.Status)
+	}
+	var q query
+	if f.ModelName != "" {
+		q.add("model_name = ?", f.ModelName)
+	}
+	if f.Status != "" {
+		q.add("status = ?", string(f.Status))
+	}
+	q.keyset(cur)
+	rows, err := s.reader().QueryContext(ctx, `SELECT `+modelColumns+` FROM model_versions`+q.sql()+
+		` ORDER BY created_at DESC, id DESC`+limitSQL(limit), q.args...)
+	items, err := collect(rows, err, scanModel)
+	if err != nil {
+		return nil, "", err
+	}
+	items, next := trimPage(items, limit, func(m mlops.ModelVersion) Cursor { return Cursor{m.CreatedAt, m.ID} })
+	return items, next, nil
+}
+
+// ModelVersionActive returns the active version of modelName (the seed's
+// get_active_model). With an empty modelName it returns the most recently
+// activated version of any model. ErrNotFound when none is active.
+func (s *Store) ModelVersionActive(ctx context.Context, modelName string) (mlops.ModelVersion, error) {
+	var row *sql.Row
+	if modelName == "" {
+		row = s.reader().QueryRowContext(ctx, `SELECT `+modelColumns+` FROM model_versions
+			WHERE is_active ORDER BY activated_at DESC, id DESC LIMIT 1`)
+	} else {
+		row = s.reader().QueryRowContext(ctx, `SELECT `+modelColumns+` FROM model_versions
+			WHERE is_active AND model_name = $1`, modelName)
+	}
+	m, err := scanModel(row)
+	if err != nil {
+		if modelName == "" {
+			return m, notFound(err, "active model version (no version has been activated yet)")
+		}
+		return m, notFound(err, "active version of model %q", modelName)
+	}
+	return m, nil
+}
+
+// ModelVersionActivate makes version id the active version of its model and
+// sets its status to production; the previously active version becomes
+// inactive and archived, in the same transaction (the seed's
+// set_model_active). Activating the active version changes nothing.
+//
+// Concurrent activations of one model are serialised: on PostgreSQL by a
+// transaction-scoped advisory lock on the model name, taken before any row
+// lock (so no deadlock); on SQLite by its single writer. The partial unique
+// index guarantees that no reader ever sees two active versions.
+func (s *Store) ModelVersionActivate(ctx context.Context, id int64) (mlops.ModelVersion, error) {
+	var out mlops.ModelVersion
+	err := s.InTx(ctx, func(tx *Store) error {
+		w := tx.writer()
+		var name string
+		var active bool
+		if err := w.QueryRowContext(ctx, `SELECT model_name, is_active FROM model_versions WHERE id = $1`, id).Scan(&name, &active); err != nil {
+			return notFound(err, "model version %d", id)
+		}
+		if tx.engine == Postgres {
+			if _, err := w.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, modelLockKey(name)); err != nil {
+				return classify(err)
+			}
+		}
+		now := tx.Now()
+		if _, err := w.ExecContext(ctx, `UPDATE model_versions SET is_active = false, status = 'archived'
+			WHERE model_name = $1 AND is_active AND id <> $2`, name, id); err != nil {
+			return classify(err)
+		}
+		// Only a version that is not yet active changes: re-activating is a no-op.
+		m, err := scanModel(w.QueryRowContext(ctx, `UPDATE model_versions
+			SET is_active = true, status = 'production', activated_at = $2
+			WHERE id = $1 AND NOT is_active RETURNING `+modelColumns, id, now))
+		if errors.Is(err, sql.ErrNoRows) {
+			m, err = scanModel(w.QueryRowContext(ctx, `SELECT `+modelColumns+` FROM model_versions WHERE id = $1`, id))
+		}
+		if err != nil {
+			return classify(err)
+		}
+		out = m
+		return nil
+	})
+	return out, err
+}
+
+// modelLockKey is the advisory lock key of a model name. Collisions only
+// serialise two unrelated models' activations; they never break anything.
+func modelLockKey(name string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("mlops.model_versions:"))
+	h.Write([]byte(name))
+	return int64(h.Sum64())
+}
+
+// notFound turns sql.ErrNoRows into a descriptive ErrNotFound and
+// classifies anything else.
+func notFound(err error, format string, args ...any) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), mlops.ErrNotFound)
+	}
+	return classify(err)
+}

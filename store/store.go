@@ -1,0 +1,308 @@
+// Package store persists the mlops domain on SQLite (embedded, the default)
+// or PostgreSQL, with the same behaviour on both: one *Store, plain SQL next
+// to each method, invariants held by the database (a partial unique index for
+// the active version, conditional updates for state transitions, foreign keys
+// and CHECK constraints), and embedded migrations.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// Options tune Open. The zero value is usable.
+type Options struct {
+	// PoolSize is the maximum number of open connections (PostgreSQL) or of
+	// reader connections (SQLite, beside its one writer). Default 5.
+	PoolSize int
+	// Echo logs every SQL statement with its duration, at info level,
+	// through Logger (DATABASE_ECHO). Argument values are never logged.
+	Echo bool
+	// Logger receives echo lines and warnings. Default: discard.
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now. Times are stored in UTC, truncated
+	// to microseconds so both engines round-trip them exactly.
+	Now func() time.Time
+	// ConnectTimeout bounds establishing a PostgreSQL connection, so an
+	// unreachable server yields ErrUnavailable instead of a hang. Default 5s.
+	ConnectTimeout time.Duration
+}
+
+// Store is the mlops persistence layer. It is safe for concurrent use. A
+// Store handed to an InTx callback is bound to that transaction.
+type Store struct {
+	engine   Engine
+	target   Target
+	rdb      *sql.DB   // reads
+	wdb      *sql.DB   // writes; on PostgreSQL the same pool as rdb
+	tx       *sql.Tx   // set inside InTx
+	conn     *sql.Conn // the connection tx runs on (for COPY)
+	now      func() time.Time
+	log      *slog.Logger
+	echo     bool
+	pgConfig *pgx.ConnConfig
+}
+
+var memSeq atomic.Int64
+
+// Open connects to the database named by rawURL (see ParseURL). It does not
+// run migrations; see Migrator.
+func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
+	t, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if opts.PoolSize <= 0 {
+		opts.PoolSize = 5
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = 5 * time.Second
+	}
+	s := &Store{engine: t.Engine, target: t, now: opts.Now, log: opts.Logger, echo: opts.Echo}
+	switch t.Engine {
+	case SQLite:
+		err = s.openSQLite(opts)
+	case Postgres:
+		err = s.openPostgres(opts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Ping(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("connect to %s: %w", t.Redacted, err)
+	}
+	return s, nil
+}
+
+func (s *Store) openSQLite(opts Options) error {
+	if s.target.Path == ":memory:" {
+		// One connection shared by readers and the writer: every connection
+		// to :memory: would otherwise be a database of its own.
+		db, err := sql.Open("sqlite", sqliteDSN(":memory:", fmt.Sprintf("mlops-mem-%d-%d", os.Getpid(), memSeq.Add(1))))
+		if err != nil {
+			return err
+		}
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
+		s.rdb, s.wdb = db, db
+		return nil
+	}
+	if dir := filepath.Dir(s.target.Path); dir != "" {
+		if _, err := os.Stat(dir); err != nil {
+			return fmt.Errorf("SQLite database directory %s does not exist; create it or change DATABASE_URL", dir)
+		}
+	}
+	dsn := sqliteDSN(s.target.Path, "")
+	w, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return err
+	}
+	// SQLite has one writer at a time: one connection serialises writes in
+	// Go instead of in busy-wait loops.
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	r, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		w.Close()
+		return err
+	}
+	r.SetMaxOpenConns(opts.PoolSize)
+	r.SetMaxIdleConns(opts.PoolSize)
+	s.rdb, s.wdb = r, w
+	return nil
+}
+
+func (s *Store) openPostgres(opts Options) error {
+	cfg, err := pgx.ParseConfig(s.target.URL)
+	if err != nil {
+		return fmt.Errorf("DATABASE_URL %s is not a valid PostgreSQL URL: %s", s.target.Redacted, redactErr(err, s.target))
+	}
+	if cfg.ConnectTimeout == 0 || cfg.ConnectTimeout > opts.ConnectTimeout {
+		cfg.ConnectTimeout = opts.ConnectTimeout
+	}
+	s.pgConfig = cfg
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(opts.PoolSize)
+	db.SetMaxIdleConns(opts.PoolSize)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	s.rdb, s.wdb = db, db
+	return nil
+}
+
+// Engine reports which database engine the store runs on.
+func (s *Store) Engine() Engine { return s.engine }
+
+// Redacted is the database URL with its password hidden.
+func (s *Store) Redacted() string { return s.target.Redacted }
+
+// DB returns the underlying pool used for reads (for health checks and
+// metrics). On SQLite writes go through a separate one-connection pool.
+func (s *Store) DB() *sql.DB { return s.rdb }
+
+// Stats returns the connection pool statistics of the read and write pools
+// (the same pool on PostgreSQL).
+func (s *Store) Stats() (read, write sql.DBStats) { return s.rdb.Stats(), s.wdb.Stats() }
+
+// Close closes the connection pools.
+func (s *Store) Close() error {
+	if s.tx != nil {
+		return errors.New("store: Close called on a transaction-bound store")
+	}
+	err := s.rdb.Close()
+	if s.wdb != s.rdb {
+		err = errors.Join(err, s.wdb.Close())
+	}
+	return err
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.rdb.PingContext(ctx); err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
+// Now returns the store's clock reading in UTC, truncated to microseconds.
+func (s *Store) Now() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// InTx runs fn in one transaction with a copy of the store bound to it:
+// every method called on tx takes part. It commits when fn returns nil and
+// rolls back when fn returns an error or panics (the seed's get_session()).
+// Nested calls join the outer transaction.
+func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) (err error) {
+	if s.tx != nil {
+		return fn(s)
+	}
+	// A dedicated connection lets bulk paths reach the driver (COPY) inside
+	// the same transaction.
+	conn, err := s.wdb.Conn(ctx)
+	if err != nil {
+		return classify(err)
+	}
+	defer conn.Close()
+	sqlTx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return classify(err)
+	}
+	txs := *s
+	txs.tx = sqlTx
+	txs.conn = conn
+	defer func() {
+		if p := recover(); p != nil {
+			_ = sqlTx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			_ = sqlTx.Rollback()
+			return
+		}
+		if cerr := sqlTx.Commit(); cerr != nil {
+			err = classify(cerr)
+		}
+	}()
+	return fn(&txs)
+}
+
+// txConnRaw runs fn with the pgx connection of the store's transaction.
+func (s *Store) txConnRaw(ctx context.Context, fn func(*pgx.Conn) error) error {
+	if s.conn == nil {
+		return errors.New("store: no transaction connection")
+	}
+	return s.conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("store: COPY needs a pgx connection, got %T", dc)
+		}
+		return fn(c.Conn())
+	})
+}
+
+// querier is what *sql.DB, *sql.Tx and *sql.Conn have in common.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// reader returns what read queries run on.
+func (s *Store) reader() querier { return s.wrap(s.rdbOrTx()) }
+
+// writer returns what single-statement writes run on.
+func (s *Store) writer() querier {
+	if s.tx != nil {
+		return s.wrap(s.tx)
+	}
+	return s.wrap(s.wdb)
+}
+
+func (s *Store) rdbOrTx() querier {
+	if s.tx != nil {
+		return s.tx
+	}
+	return s.rdb
+}
+
+func (s *Store) wrap(q querier) querier {
+	if !s.echo {
+		return q
+	}
+	return echoQuerier{q: q, log: s.log}
+}
+
+// echoQuerier logs each statement and its duration (DATABASE_ECHO). It logs
+// the SQL text and the number of arguments, never their values.
+type echoQuerier struct {
+	q   querier
+	log *slog.Logger
+}
+
+func (e echoQuerier) done(ctx context.Context, query string, n int, start time.Time, err error) {
+	attrs := []any{"sql", query, "args", n, "duration", time.Since(start)}
+	if err != nil {
+		attrs = append(attrs, "error", err.Error())
+	}
+	e.log.InfoContext(ctx, "sql", attrs...)
+}
+
+func (e echoQuerier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	start := time.Now()
+	r, err := e.q.ExecContext(ctx, query, args...)
+	e.done(ctx, query, len(args), start, err)
+	return r, err
+}
+
+func (e echoQuerier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	start := time.Now()
+	r, err := e.q.QueryContext(ctx, query, args...)
+	e.done(ctx, query, len(args), start, err)
+	return r, err
+}
+
+func (e echoQuerier) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	start := time.Now()
+	r := e.q.QueryRowContext(ctx, query, args...)
+	e.done(ctx, query, len(args), start, r.Err())
+	return r
+}
