@@ -1,0 +1,186 @@
+// Package cli implements the mlops command line. Run is the whole program
+// minus os.Exit, so every command can be tested in-process.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+
+	"github.com/mlopsdev/mlops/internal/config"
+	"github.com/mlopsdev/mlops/store"
+)
+
+// Build information, set with -ldflags "-X ...".
+var (
+	Version = "dev"
+	Commit  = "unknown"
+)
+
+// Env is what every command gets: the configuration, output streams and a
+// logger.
+type Env struct {
+	Config config.Config
+	Stdout io.Writer
+	Stderr io.Writer
+	Logger *slog.Logger
+	Getenv func(string) string
+}
+
+// OpenStore opens the configured database without migrating it.
+func (e *Env) OpenStore(ctx context.Context) (*store.Store, error) {
+	return store.Open(ctx, e.Config.DatabaseURL, store.Options{
+		PoolSize: e.Config.PoolSize,
+		Echo:     e.Config.Echo,
+		Logger:   e.Logger,
+	})
+}
+
+// command is one subcommand. args excludes the command's own name(s).
+type command struct {
+	run   func(ctx context.Context, e *Env, args []string) error
+	usage string
+}
+
+// commands maps "name" or "group name" to its implementation.
+var commands = map[string]command{
+	"serve":             {runServe, "serve [--addr 127.0.0.1:8080] [--no-migrate]   serve the API and admin UI"},
+	"db init":           {runDBInit, "db init                                   create every table (idempotent)"},
+	"migrate upgrade":   {runUpgrade, "migrate upgrade [REV]                     apply migrations up to REV (default head)"},
+	"migrate downgrade": {runDowngrade, "migrate downgrade [REV]                   roll back one migration, or down to REV (base: all)"},
+	"migrate current":   {runCurrent, "migrate current                           print the revision the database is at"},
+	"migrate history":   {runHistory, "migrate history                           list revisions, marking the applied ones"},
+	"migrate create":    {runCreate, "migrate create \"message\" [--dir DIR]     write a new empty migration for each engine"},
+	"migrate check":     {runCheck, "migrate check                             fail when the schema drifted or migrations are pending"},
+	"prune":             {runPrune, "prune --older-than 90d [--what predictions,metrics] [--batch N]   delete old rows"},
+	"version":           {runVersion, "version                                   print version, commit and Go version"},
+}
+
+// Run executes the command line args (without the program name) and
+// returns the exit code. Errors are printed as one line on stderr.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cmd, rest, ok := lookup(args)
+	if !ok {
+		if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+			usage(stdout)
+			return 0
+		}
+		fmt.Fprintf(stderr, "mlops: unknown command %q; run mlops help for the list\n", strings.Join(args, " "))
+		return 2
+	}
+	if cmd.run == nil {
+		fmt.Fprintln(stderr, "mlops: this command is not available in this build")
+		return 1
+	}
+	cfg, err := config.Load(getenv, ".env")
+	if err != nil {
+		fmt.Fprintln(stderr, "mlops: "+oneLine(err.Error()))
+		return 1
+	}
+	e := &Env{
+		Config: cfg,
+		Stdout: stdout,
+		Stderr: stderr,
+		Logger: slog.New(slog.NewTextHandler(stderr, nil)),
+		Getenv: getenv,
+	}
+	if err := cmd.run(ctx, e, rest); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintln(stderr, "mlops: "+oneLine(ue.Error()))
+			return 2
+		}
+		fmt.Fprintln(stderr, "mlops: "+oneLine(redact(err.Error(), cfg.DatabaseURL)))
+		return 1
+	}
+	return 0
+}
+
+func lookup(args []string) (command, []string, bool) {
+	if len(args) >= 2 {
+		if c, ok := commands[args[0]+" "+args[1]]; ok {
+			return c, args[2:], true
+		}
+	}
+	if len(args) >= 1 {
+		if c, ok := commands[args[0]]; ok {
+			return c, args[1:], true
+		}
+	}
+	return command{}, nil, false
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "mlops: the persistence layer and control plane of an MLOps platform")
+	fmt.Fprintln(w, "\nUsage: mlops COMMAND\n\nCommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintln(w, "  mlops "+commands[n].usage)
+	}
+	fmt.Fprintln(w, "\nEnvironment: DATABASE_URL (default sqlite:///./mlops.db), DATABASE_ECHO, DATABASE_POOL_SIZE, MLOPS_ADDR; a .env file is read too.")
+}
+
+// usageError is a mistake in the command line (exit code 2).
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// newFlags returns a flag set that reports errors instead of exiting.
+func newFlags(e *Env, name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("mlops "+name, flag.ContinueOnError)
+	fs.SetOutput(e.Stderr)
+	return fs
+}
+
+// parseFlags parses args, allowing flags after positional arguments.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError{err.Error()}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// redact removes the password of the configured URL from a message.
+func redact(msg, rawURL string) string {
+	t, err := store.ParseURL(rawURL)
+	if err != nil || t.Engine != store.Postgres {
+		return msg
+	}
+	if i := strings.Index(t.URL, "://"); i >= 0 {
+		if j := strings.LastIndexByte(t.URL, '@'); j > i {
+			if _, pw, ok := strings.Cut(t.URL[i+3:j], ":"); ok && pw != "" {
+				msg = strings.ReplaceAll(msg, pw, "xxxxx")
+			}
+		}
+	}
+	return msg
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}
