@@ -280,6 +280,17 @@ type Alert struct {
 	ResolutionNotes *string     `json:"resolution_notes"`
 	RelatedData     JSON        `json:"related_data"`
 	CreatedAt       time.Time   `json:"created_at"`
+	// ModelID is the model version the alert is about (set by the rules),
+	// or nil.
+	ModelID *int64 `json:"model_id"`
+	// DedupKey identifies the condition a rule raised the alert for; while
+	// the alert is open, the condition recurring updates it instead of
+	// raising another. Nil for alerts raised by hand.
+	DedupKey *string `json:"dedup_key"`
+	// Occurrences counts how often the condition was seen while the alert
+	// was open (1 for a new alert); LastSeenAt is when it was last seen.
+	Occurrences int64     `json:"occurrences"`
+	LastSeenAt  time.Time `json:"last_seen_at"`
 }
 
 // NewAlert is the input of raising an alert.

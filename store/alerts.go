@@ -11,7 +11,8 @@ import (
 )
 
 const alertColumns = `id, alert_type, severity, title, message, status, acknowledged_by, acknowledged_at,
-	resolved_by, resolved_at, resolution_notes, related_data, created_at`
+	resolved_by, resolved_at, resolution_notes, related_data, created_at, model_id, dedup_key, occurrences,
+	last_seen_at`
 
 func scanAlert(sc scanner) (mlops.Alert, error) {
 	var (
@@ -19,11 +20,19 @@ func scanAlert(sc scanner) (mlops.Alert, error) {
 		ackBy, resBy, note sql.NullString
 		ackAt, resAt       sql.NullTime
 		related            []byte
+		modelID            sql.NullInt64
+		dedupKey           sql.NullString
+		lastSeen           sql.NullTime
 	)
 	err := sc.Scan(&a.ID, &a.AlertType, &a.Severity, &a.Title, &a.Message, &a.Status, &ackBy, &ackAt,
-		&resBy, &resAt, &note, &related, &a.CreatedAt)
+		&resBy, &resAt, &note, &related, &a.CreatedAt, &modelID, &dedupKey, &a.Occurrences, &lastSeen)
 	if err != nil {
 		return a, err
+	}
+	a.ModelID, a.DedupKey = nullInt(modelID), nullString(dedupKey)
+	a.LastSeenAt = a.CreatedAt.UTC()
+	if lastSeen.Valid {
+		a.LastSeenAt = lastSeen.Time.UTC()
 	}
 	a.AcknowledgedBy, a.AcknowledgedAt = nullString(ackBy), nullTime(ackAt)
 	a.ResolvedBy, a.ResolvedAt, a.ResolutionNotes = nullString(resBy), nullTime(resAt), nullString(note)
