@@ -1,0 +1,243 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/mlopsdev/mlops"
+	"github.com/mlopsdev/mlops/store"
+)
+
+func TestPerformanceReportHandComputed(t *testing.T) {
+	loopEach(t, func(t *testing.T, s *store.Store, c *loopClock) {
+		ctx := context.Background()
+		c.Set(loopT0.Add(-2 * time.Hour))
+		m := loopModel(t, s, "churn", "v1")
+		other := loopModel(t, s, "churn", "v2")
+		c.Set(loopT0.Add(-time.Hour))
+		loopPredict(t, s, m.ID, 1, loopPtr[int64](0), loopPtr(1.0), "") // before the range
+
+		// Hour 0: TP, FP, FN, unlabeled; latencies 10, 20, 30, 40.
+		c.Set(loopT0.Add(5 * time.Minute))
+		loopPredict(t, s, m.ID, 1, loopPtr[int64](1), loopPtr(10.0), "")
+		loopPredict(t, s, m.ID, 1, loopPtr[int64](0), loopPtr(40.0), "")
+		fn := loopPredict(t, s, m.ID, 0, nil, loopPtr(30.0), "")
+		c.Set(loopT0.Add(59*time.Minute + 59*time.Second))
+		loopPredict(t, s, m.ID, 0, nil, loopPtr(20.0), "")
+		loopPredict(t, s, other.ID, 1, loopPtr[int64](1), loopPtr(1000.0), "") // another version
+		if _, err := s.PredictionSetActual(ctx, fn.ID, 1); err != nil {     // ground truth arrives later
+			t.Fatal(err)
+		}
+		// Hour 2: TP, TN, TP without latency; latencies 7, 5.
+		c.Set(loopT0.Add(2 * time.Hour))
+		loopPredict(t, s, m.ID, 1, loopPtr[int64](1), loopPtr(7.0), "")
+		loopPredict(t, s, m.ID, 0, loopPtr[int64](0), loopPtr(5.0), "")
+		loopPredict(t, s, m.ID, 1, loopPtr[int64](1), nil, "")
+		c.Set(loopT0.Add(3 * time.Hour))
+
+		rep, err := s.PerformanceReport(ctx, m.ID, store.PerformanceOptions{Bucket: "1h", Since: loopT0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Buckets) != 2 || !rep.Buckets[0].BucketStart.Equal(loopT0) || !rep.Buckets[1].BucketStart.Equal(loopT0.Add(2*time.Hour)) {
+			t.Fatalf("buckets = %+v, want hours 0 and 2", rep.Buckets)
+		}
+		b0, b2, tot := rep.Buckets[0], rep.Buckets[1], rep.Total
+		if b0.Predictions != 4 || b0.Labeled != 3 || b2.Predictions != 3 || b2.Labeled != 3 || tot.Predictions != 7 || tot.Labeled != 6 {
+			t.Fatalf("counts: hour0 %d/%d, hour2 %d/%d, total %d/%d; want 4/3, 3/3, 7/6",
+				b0.Predictions, b0.Labeled, b2.Predictions, b2.Labeled, tot.Predictions, tot.Labeled)
+		}
+		loopNear(t, "hour0 labeled share", b0.LabeledShare, 0.75)
+		loopNear(t, "hour0 accuracy", b0.Accuracy, 1.0/3)
+		loopNear(t, "hour0 precision", b0.Precision, 0.5)
+		loopNear(t, "hour0 recall", b0.Recall, 0.5)
+		loopNear(t, "hour0 f1", b0.F1, 0.5)
+		loopNear(t, "hour0 p50", b0.LatencyP50MS, 20) // rank ceil(0.5*4) = 2 of 10,20,30,40
+		loopNear(t, "hour0 p95", b0.LatencyP95MS, 40) // rank ceil(3.8) = 4
+		loopNear(t, "hour0 p99", b0.LatencyP99MS, 40)
+		loopNear(t, "hour2 accuracy", b2.Accuracy, 1)
+		loopNear(t, "hour2 precision", b2.Precision, 1)
+		loopNear(t, "hour2 f1", b2.F1, 1)
+		loopNear(t, "hour2 p50", b2.LatencyP50MS, 5) // rank 1 of 5,7
+		loopNear(t, "hour2 p95", b2.LatencyP95MS, 7) // rank ceil(1.9) = 2
+		loopNear(t, "total share", tot.LabeledShare, 6.0/7)
+		loopNear(t, "total accuracy", tot.Accuracy, 4.0/6)
+		loopNear(t, "total precision", tot.Precision, 0.75) // TP 3, FP 1
+		loopNear(t, "total recall", tot.Recall, 0.75)       // FN 1
+		loopNear(t, "total f1", tot.F1, 0.75)
+		loopNear(t, "total p50", tot.LatencyP50MS, 10) // rank 3 of 5,7,10,20,30,40
+		loopNear(t, "total p95", tot.LatencyP95MS, 40) // rank ceil(5.7) = 6
+		loopNear(t, "total p99", tot.LatencyP99MS, 40)
+
+		// Positive class 0: TP is the TN above, FP the FN, FN the FP.
+		rep0, err := s.PerformanceReport(ctx, m.ID, store.PerformanceOptions{Bucket: "1d", Since: loopT0, PositiveClass: loopPtr[int64](0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep0.Buckets) != 1 || rep0.Buckets[0].Predictions != 7 {
+			t.Fatalf("1d buckets = %+v, want one of 7 predictions", rep0.Buckets)
+		}
+		loopNear(t, "class-0 precision", rep0.Total.Precision, 0.5)
+		loopNear(t, "class-0 recall", rep0.Total.Recall, 0.5)
+		loopNear(t, "class-0 accuracy", rep0.Total.Accuracy, 4.0/6)
+
+		// Lifetime of the active version includes the prediction before loopT0.
+		if _, err := s.ModelVersionActivate(ctx, m.ID); err != nil {
+			t.Fatal(err)
+		}
+		life, err := s.PerformanceReportActive(ctx, "churn", store.PerformanceOptions{Bucket: "1d"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if life.Total.Predictions != 8 || life.Total.Labeled != 7 {
+			t.Errorf("lifetime total %d/%d, want 8/7", life.Total.Predictions, life.Total.Labeled)
+		}
+		loopNear(t, "lifetime p50", life.Total.LatencyP50MS, 10) // rank ceil(3.5) = 4 of 1,5,7,10,20,30,40
+
+		// An empty range: no buckets, null ratios.
+		empty, err := s.PerformanceReport(ctx, other.ID, store.PerformanceOptions{Since: loopT0.Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(empty.Buckets) != 0 || empty.Total.Predictions != 0 {
+			t.Errorf("empty report = %+v", empty)
+		}
+		loopNull(t, "empty accuracy", empty.Total.Accuracy)
+		loopNull(t, "empty p50", empty.Total.LatencyP50MS)
+
+		_, err = s.PerformanceReport(ctx, m.ID, store.PerformanceOptions{Bucket: "7m"})
+		if _, ok := mlops.AsValidation(err); !ok {
+			t.Errorf("bucket 7m: err = %v, want a validation error", err)
+		}
+		_, err = s.PerformanceReport(ctx, m.ID, store.PerformanceOptions{Bucket: "1m", Since: loopT0.Add(-365 * 24 * time.Hour)})
+		if _, ok := mlops.AsValidation(err); !ok {
+			t.Errorf("a year of minutes: err = %v, want a validation error", err)
+		}
+		if _, err = s.PerformanceReport(ctx, 999999, store.PerformanceOptions{}); !errors.Is(err, mlops.ErrNotFound) {
+			t.Errorf("unknown model: err = %v, want ErrNotFound", err)
+		}
+	})
+}
+
+func TestAlertReportHandComputed(t *testing.T) {
+	loopEach(t, func(t *testing.T, s *store.Store, c *loopClock) {
+		ctx := context.Background()
+		raise := func(at time.Duration, typ string, sev mlops.Severity) mlops.Alert {
+			c.Set(loopT0.Add(at))
+			a, err := s.AlertCreate(ctx, mlops.NewAlert{AlertType: typ, Severity: sev, Title: typ})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return a
+		}
+		at := func(d time.Duration) { c.Set(loopT0.Add(d)) }
+		c.Set(loopT0.Add(-48 * time.Hour))
+		raise(-48*time.Hour, "old", mlops.SeverityInfo) // outside the range
+
+		a1 := raise(0, "drift", mlops.SeverityHigh)
+		a2 := raise(time.Minute, "performance", mlops.SeverityHigh)
+		a3 := raise(2*time.Minute, "drift", mlops.SeverityLow)
+		raise(3*time.Minute, "drift", mlops.SeverityCritical)
+		at(10*time.Second + 123*time.Microsecond)
+		must1(t)(s.AlertAcknowledge(ctx, a1.ID, "ann"))
+		at(100 * time.Second)
+		must1(t)(s.AlertResolve(ctx, a1.ID, "ann", ""))
+		at(time.Minute + 30*time.Second)
+		must1(t)(s.AlertAcknowledge(ctx, a2.ID, "bob"))
+		at(2*time.Minute + 50*time.Second)
+		must1(t)(s.AlertResolve(ctx, a3.ID, "bob", "flaky"))
+		at(time.Hour)
+
+		rep, err := s.AlertReport(ctx, loopT0.Add(-24*time.Hour), time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Total != 4 {
+			t.Errorf("total = %d, want 4", rep.Total)
+		}
+		for k, want := range map[string]int64{"info": 0, "low": 1, "medium": 0, "high": 2, "critical": 1} {
+			if rep.BySeverity[k] != want {
+				t.Errorf("by severity %s = %d, want %d", k, rep.BySeverity[k], want)
+			}
+		}
+		if rep.ByType["drift"] != 3 || rep.ByType["performance"] != 1 || len(rep.ByType) != 2 {
+			t.Errorf("by type = %v", rep.ByType)
+		}
+		if rep.ByStatus["active"] != 1 || rep.ByStatus["acknowledged"] != 1 || rep.ByStatus["resolved"] != 2 {
+			t.Errorf("by status = %v", rep.ByStatus)
+		}
+		// To acknowledge: 10.000123 s and 30 s; to resolve: 100 s and 50 s.
+		if rep.TimeToAcknowledge.Count != 2 || rep.TimeToResolve.Count != 2 {
+			t.Fatalf("counts = %d, %d; want 2, 2", rep.TimeToAcknowledge.Count, rep.TimeToResolve.Count)
+		}
+		loopNear(t, "mean time to ack", rep.TimeToAcknowledge.MeanSeconds, 20.0000615)
+		loopNear(t, "p90 time to ack", rep.TimeToAcknowledge.P90Seconds, 30)
+		loopNear(t, "mean time to resolve", rep.TimeToResolve.MeanSeconds, 75)
+		loopNear(t, "p90 time to resolve", rep.TimeToResolve.P90Seconds, 100)
+
+		empty, err := s.AlertReport(ctx, loopT0.Add(2*time.Hour), loopT0.Add(3*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if empty.Total != 0 || empty.TimeToAcknowledge.MeanSeconds != nil {
+			t.Errorf("empty range = %+v", empty)
+		}
+	})
+}
+
+func TestApprovalReportHandComputed(t *testing.T) {
+	loopEach(t, func(t *testing.T, s *store.Store, c *loopClock) {
+		ctx := context.Background()
+		file := func(at time.Duration, id, typ string) {
+			c.Set(loopT0.Add(at))
+			if _, err := s.ActionCreate(ctx, mlops.NewAgentAction{ActionID: id, ActionType: typ, RiskLevel: mlops.RiskLow}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		file(0, "a1", "retrain_model")
+		file(10*time.Second, "a2", "retrain_model")
+		file(20*time.Second, "a3", "rollback")
+		file(30*time.Second, "a4", "rollback")
+		c.Set(loopT0.Add(60 * time.Second))
+		must1(t)(s.ActionApprove(ctx, "a1", "ann", ""))
+		c.Set(loopT0.Add(130 * time.Second))
+		must1(t)(s.ActionReject(ctx, "a2", "bob", "no"))
+		c.Set(loopT0.Add(200 * time.Second))
+		must1(t)(s.ActionMarkExecuted(ctx, "a1", mlops.JSON(`{"ok":true}`)))
+		c.Set(loopT0.Add(time.Hour))
+
+		rep, err := s.ApprovalReport(ctx, loopT0.Add(-time.Hour), time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Pending != 2 || rep.OldestPendingAt == nil || !rep.OldestPendingAt.Equal(loopT0.Add(20*time.Second)) {
+			t.Errorf("queue = %d, oldest %v; want 2, %v", rep.Pending, rep.OldestPendingAt, loopT0.Add(20*time.Second))
+		}
+		loopNear(t, "oldest pending age", rep.OldestPendingAgeSeconds, 3580)
+		loopNear(t, "mean turnaround", rep.Turnaround.MeanSeconds, 90) // 60 s and 120 s
+		loopNear(t, "p90 turnaround", rep.Turnaround.P90Seconds, 120)
+		if len(rep.ByType) != 2 {
+			t.Fatalf("by type = %+v", rep.ByType)
+		}
+		rt, rb := rep.ByType[0], rep.ByType[1] // ordered by action_type
+		if rb.ActionType != "rollback" || rb.Proposed != 2 || rb.Pending != 2 || rb.Approved != 0 || rb.ApproveRatio != nil {
+			t.Errorf("rollback = %+v", rb)
+		}
+		if rt.ActionType != "retrain_model" || rt.Proposed != 2 || rt.Approved != 1 || rt.Rejected != 1 || rt.Executed != 1 || rt.Pending != 0 {
+			t.Errorf("retrain_model = %+v", rt)
+		}
+		loopNear(t, "retrain approve ratio", rt.ApproveRatio, 0.5)
+	})
+}
+
+// must1 fails the test when the second of two results is an error.
+func must1(t *testing.T) func(any, error) {
+	return func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
