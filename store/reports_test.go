@@ -27,7 +27,7 @@ func TestPerformanceReportHandComputed(t *testing.T) {
 		c.Set(loopT0.Add(59*time.Minute + 59*time.Second))
 		loopPredict(t, s, m.ID, 0, nil, loopPtr(20.0), "")
 		loopPredict(t, s, other.ID, 1, loopPtr[int64](1), loopPtr(1000.0), "") // another version
-		if _, err := s.PredictionSetActual(ctx, fn.ID, 1); err != nil {     // ground truth arrives later
+		if _, err := s.PredictionSetActual(ctx, fn.ID, 1); err != nil {        // ground truth arrives later
 			t.Fatal(err)
 		}
 		// Hour 2: TP, TN, TP without latency; latencies 7, 5.
