@@ -1,0 +1,729 @@
+package webui
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mlopsdev/mlops"
+	"github.com/mlopsdev/mlops/store"
+)
+
+// ---- overview ----
+
+type modelRow struct {
+	Name     string
+	Versions int64
+	Active   *mlops.ModelVersion
+	Drift    *mlops.DriftReport
+	Preds    *store.PredictionStats // last 24 h of the active version
+}
+
+type sevCount struct {
+	Severity mlops.Severity
+	Count    int64
+}
+
+type overviewData struct {
+	Models       []modelRow
+	MoreModels   bool
+	AnyActive    bool
+	PendingCount int64
+	Pending      []mlops.AgentAction
+	ActiveAlerts int64
+	BySeverity   []sevCount
+	RecentAlerts []mlops.Alert
+	Pred24       []store.PredictionStats
+	Pred24Total  int64
+	Since        time.Time
+}
+
+func (s *server) overview(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	d := overviewData{Since: s.now().UTC().Add(-24 * time.Hour)}
+	names, next, err := s.st.ModelSummaryList(ctx, "", overviewModels)
+	if err != nil {
+		return err
+	}
+	d.MoreModels = next != ""
+	stats, err := s.st.PredictionStatsByModel(ctx, d.Since, overviewModels)
+	if err != nil {
+		return err
+	}
+	d.Pred24 = stats
+	byID := map[int64]*store.PredictionStats{}
+	for i := range stats {
+		byID[stats[i].ModelID] = &stats[i]
+		d.Pred24Total += stats[i].Count
+	}
+	for _, n := range names {
+		row := modelRow{Name: n.Name, Versions: n.Versions}
+		if n.ActiveID != 0 {
+			m, err := s.st.ModelVersionGet(ctx, n.ActiveID)
+			if err != nil && !errors.Is(err, mlops.ErrNotFound) {
+				return err
+			}
+			if err == nil {
+				row.Active = &m
+				row.Preds = byID[m.ID]
+				d.AnyActive = true
+			}
+		}
+		dr, err := s.st.DriftReportLatestByName(ctx, n.Name)
+		switch {
+		case err == nil:
+			row.Drift = &dr
+		case !errors.Is(err, mlops.ErrNotFound):
+			return err
+		}
+		d.Models = append(d.Models, row)
+	}
+	counts, err := s.st.ActionCountByStatus(ctx)
+	if err != nil {
+		return err
+	}
+	d.PendingCount = counts[mlops.ActionPending]
+	if d.Pending, _, err = s.st.ActionPendingList(ctx, store.Page{Limit: overviewPending}); err != nil {
+		return err
+	}
+	alertCounts, err := s.st.AlertCountByStatusSeverity(ctx)
+	if err != nil {
+		return err
+	}
+	for i := len(mlops.Severities) - 1; i >= 0; i-- {
+		sev := mlops.Severities[i]
+		n := alertCounts[mlops.AlertActive][sev]
+		d.ActiveAlerts += n
+		d.BySeverity = append(d.BySeverity, sevCount{sev, n})
+	}
+	if d.RecentAlerts, _, err = s.st.AlertList(ctx, store.AlertFilter{Status: mlops.AlertActive, Page: store.Page{Limit: 5}}); err != nil {
+		return err
+	}
+	s.render(w, r, http.StatusOK, "overview", "Overview", "overview", d)
+	return nil
+}
+
+// ---- models ----
+
+type modelGroup struct {
+	Name     string
+	Count    int64
+	ActiveID int64
+	Versions []mlops.ModelVersion
+	More     bool
+}
+
+type modelsData struct {
+	Groups    []modelGroup
+	Name      string // one model's page when set
+	NextURL   string
+	FirstURL  string
+	IsFirst   bool
+	AllModels bool
+}
+
+func (s *server) models(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	q := r.URL.Query()
+	d := modelsData{Name: q.Get("name")}
+	if d.Name != "" {
+		versions, next, err := s.st.ModelVersionList(ctx, store.ModelVersionFilter{ModelName: d.Name,
+			Page: store.Page{Limit: pageSize, Cursor: q.Get("cursor")}})
+		if err != nil {
+			return err
+		}
+		if len(versions) == 0 && q.Get("cursor") == "" {
+			return httpErr(http.StatusNotFound, "No model named %q is registered.", d.Name)
+		}
+		d.Groups = []modelGroup{{Name: d.Name, Versions: versions}}
+		for _, v := range versions {
+			if v.IsActive {
+				d.Groups[0].ActiveID = v.ID
+			}
+		}
+		if next != "" {
+			d.NextURL = withQuery(r, "cursor", next)
+		}
+		d.IsFirst = q.Get("cursor") == ""
+		d.FirstURL = withQuery(r, "cursor", "")
+		s.render(w, r, http.StatusOK, "models", "Model "+d.Name, "models", d)
+		return nil
+	}
+	d.AllModels = true
+	names, next, err := s.st.ModelSummaryList(ctx, q.Get("after"), modelsPerPage)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		versions, more, err := s.st.ModelVersionList(ctx, store.ModelVersionFilter{ModelName: n.Name, Page: store.Page{Limit: versionsPerModel}})
+		if err != nil {
+			return err
+		}
+		d.Groups = append(d.Groups, modelGroup{Name: n.Name, Count: n.Versions, ActiveID: n.ActiveID, Versions: versions, More: more != ""})
+	}
+	if next != "" {
+		d.NextURL = withQuery(r, "after", next)
+	}
+	d.IsFirst = q.Get("after") == ""
+	d.FirstURL = withQuery(r, "after", "")
+	s.render(w, r, http.StatusOK, "models", "Models", "models", d)
+	return nil
+}
+
+type modelData struct {
+	M        mlops.ModelVersion
+	Current  *mlops.ModelVersion // the active version of the same name, when another one
+	All      store.PredictionStats
+	Day      store.PredictionStats
+	Drift    []mlops.DriftReport
+	MoreDrft bool
+}
+
+func pathID(r *http.Request, what string) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, httpErr(http.StatusNotFound, "%q is not a %s id; ids are positive integers.", r.PathValue("id"), what)
+	}
+	return id, nil
+}
+
+func (s *server) model(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	id, err := pathID(r, "model version")
+	if err != nil {
+		return err
+	}
+	d := modelData{}
+	if d.M, err = s.st.ModelVersionGet(ctx, id); err != nil {
+		return err
+	}
+	if !d.M.IsActive {
+		cur, err := s.st.ModelVersionActive(ctx, d.M.ModelName)
+		switch {
+		case err == nil:
+			d.Current = &cur
+		case !errors.Is(err, mlops.ErrNotFound):
+			return err
+		}
+	}
+	if d.All, err = s.st.PredictionStatsFor(ctx, id, time.Time{}); err != nil {
+		return err
+	}
+	if d.Day, err = s.st.PredictionStatsFor(ctx, id, s.now().UTC().Add(-24*time.Hour)); err != nil {
+		return err
+	}
+	var next string
+	if d.Drift, next, err = s.st.DriftReportList(ctx, store.DriftReportFilter{ModelID: id, Page: store.Page{Limit: 20}}); err != nil {
+		return err
+	}
+	d.MoreDrft = next != ""
+	s.render(w, r, http.StatusOK, "model", d.M.ModelName+" "+d.M.Version, "models", d)
+	return nil
+}
+
+func (s *server) activate(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	id, err := pathID(r, "model version")
+	if err != nil {
+		return err
+	}
+	back := "/models/" + strconv.FormatInt(id, 10)
+	m, err := s.st.ModelVersionGet(ctx, id)
+	if err != nil {
+		return err
+	}
+	actor := strings.TrimSpace(r.PostFormValue("actor"))
+	if actor != "" {
+		if err := mlops.ValidateActor("actor", actor); err != nil {
+			redirect(w, r, back, "error", err.Error())
+			return nil
+		}
+		rememberActor(w, actor)
+	}
+	// The confirmation named the version it would replace; if another one
+	// became active since, ask again rather than replace something unseen.
+	expect, _ := strconv.ParseInt(r.PostFormValue("replaces"), 10, 64)
+	cur, err := s.st.ModelVersionActive(ctx, m.ModelName)
+	var curID int64
+	switch {
+	case err == nil:
+		curID = cur.ID
+	case !errors.Is(err, mlops.ErrNotFound):
+		return err
+	}
+	if curID != expect && curID != m.ID {
+		redirect(w, r, back, "warn", fmt.Sprintf("Not activated: the active version of %s changed to %s while you were deciding. Review and confirm again.",
+			m.ModelName, cur.Version))
+		return nil
+	}
+	if curID == m.ID {
+		redirect(w, r, back, "ok", fmt.Sprintf("%s %s is already the active version; nothing changed.", m.ModelName, m.Version))
+		return nil
+	}
+	if _, err := s.st.ModelVersionActivate(ctx, id); err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "webui: model version activated", "model_name", m.ModelName, "version", m.Version,
+		"id", id, "replaced_id", curID, "by", actor)
+	msg := fmt.Sprintf("Activated %s %s.", m.ModelName, m.Version)
+	if curID != 0 {
+		msg += fmt.Sprintf(" %s was archived.", cur.Version)
+	}
+	redirect(w, r, back, "ok", msg)
+	return nil
+}
+
+// ---- approvals ----
+
+type approvalsData struct {
+	Counts       map[mlops.ActionStatus]int64
+	PendingCount int64
+	Pending      []mlops.AgentAction
+	PendingNext  string
+	PendingFirst string
+	PendingPaged bool
+	History      []mlops.AgentAction
+	HistoryNext  string
+	HistoryFirst string
+	HistoryPaged bool
+}
+
+func (s *server) approvals(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	q := r.URL.Query()
+	d := approvalsData{}
+	var err error
+	if d.Counts, err = s.st.ActionCountByStatus(ctx); err != nil {
+		return err
+	}
+	d.PendingCount = d.Counts[mlops.ActionPending]
+	var next string
+	if d.Pending, next, err = s.st.ActionPendingList(ctx, store.Page{Limit: pageSize, Cursor: q.Get("pcursor")}); err != nil {
+		return err
+	}
+	if next != "" {
+		d.PendingNext = withQuery(r, "pcursor", next)
+	}
+	d.PendingPaged, d.PendingFirst = q.Get("pcursor") != "", withQuery(r, "pcursor", "")
+	if d.History, next, err = s.st.ActionDecidedList(ctx, store.Page{Limit: pageSize, Cursor: q.Get("hcursor")}); err != nil {
+		return err
+	}
+	if next != "" {
+		d.HistoryNext = withQuery(r, "hcursor", next) + "#history"
+	}
+	d.HistoryPaged, d.HistoryFirst = q.Get("hcursor") != "", withQuery(r, "hcursor", "")+"#history"
+	s.render(w, r, http.StatusOK, "approvals", "Approvals", "approvals", d)
+	return nil
+}
+
+func (s *server) decide(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	actionID := r.PostFormValue("action_id")
+	decision := r.PostFormValue("decision")
+	back := "/approvals"
+	if actionID == "" || (decision != "approve" && decision != "reject") {
+		redirect(w, r, back, "error", "The form was incomplete: choose Approve or Reject on an action.")
+		return nil
+	}
+	reviewer, err := formActor(r, "reviewer")
+	if err != nil {
+		redirect(w, r, back, "error", fmt.Sprintf("Action %s was not decided: %s.", actionID, strings.TrimPrefix(err.Error(), "invalid input: ")))
+		return nil
+	}
+	rememberActor(w, reviewer)
+	comment := strings.TrimSpace(r.PostFormValue("comment"))
+	var a mlops.AgentAction
+	if decision == "approve" {
+		a, err = s.st.ActionApprove(ctx, actionID, reviewer, comment)
+	} else {
+		a, err = s.st.ActionReject(ctx, actionID, reviewer, comment)
+	}
+	var te *mlops.TransitionError
+	var ve *mlops.ValidationError
+	switch {
+	case errors.As(err, &te):
+		yours := map[string]string{"approve": "approval", "reject": "rejection"}[decision]
+		redirect(w, r, back, "warn", s.lostRace(te, "action "+actionID, yours))
+		return nil
+	case errors.As(err, &ve):
+		redirect(w, r, back, "error", fmt.Sprintf("Action %s was not decided: %s.", actionID, strings.TrimPrefix(ve.Error(), "invalid input: ")))
+		return nil
+	case errors.Is(err, mlops.ErrNotFound):
+		redirect(w, r, back, "error", fmt.Sprintf("Action %s does not exist (any more); nothing was decided.", actionID))
+		return nil
+	case err != nil:
+		return err
+	}
+	s.log.InfoContext(ctx, "webui: action decided", "action_id", actionID, "status", string(a.Status), "by", reviewer)
+	redirect(w, r, back, "ok", fmt.Sprintf("Action %s %s by %s.", actionID, a.Status, reviewer))
+	return nil
+}
+
+// lostRace words a refused transition: "Action x was already approved by
+// alice at T (3 min ago); your rejection was not recorded."
+func (s *server) lostRace(te *mlops.TransitionError, what, yours string) string {
+	msg := capitalize(what) + " was already " + te.From
+	if te.By != "" {
+		msg += " by " + te.By
+	}
+	if te.At != "" {
+		if t, err := time.Parse(time.RFC3339, te.At); err == nil {
+			msg += " at " + t.UTC().Format("2006-01-02 15:04:05 UTC") + " (" + age(s.now().UTC(), t) + ")"
+		} else {
+			msg += " at " + te.At
+		}
+	}
+	return msg + "; your " + yours + " was not recorded."
+}
+
+// ---- alerts ----
+
+type alertsData struct {
+	Tab      mlops.AlertStatus
+	Tabs     []alertTab
+	Alerts   []mlops.Alert
+	Severity mlops.Severity
+	NextURL  string
+	FirstURL string
+	Paged    bool
+}
+
+type alertTab struct {
+	Status  mlops.AlertStatus
+	Count   int64
+	URL     string
+	Current bool
+}
+
+func (s *server) alerts(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	q := r.URL.Query()
+	d := alertsData{Tab: mlops.AlertStatus(q.Get("status")), Severity: mlops.Severity(q.Get("severity"))}
+	if d.Tab == "" {
+		d.Tab = mlops.AlertActive
+	}
+	if !d.Tab.Valid() {
+		return httpErr(http.StatusBadRequest, "Unknown alert status %q; use active, acknowledged or resolved.", d.Tab)
+	}
+	counts, err := s.st.AlertCountByStatusSeverity(ctx)
+	if err != nil {
+		return err
+	}
+	for _, st := range mlops.AlertStatuses {
+		var n int64
+		for _, c := range counts[st] {
+			n += c
+		}
+		d.Tabs = append(d.Tabs, alertTab{Status: st, Count: n, URL: "/alerts?status=" + string(st), Current: st == d.Tab})
+	}
+	var next string
+	d.Alerts, next, err = s.st.AlertList(ctx, store.AlertFilter{Status: d.Tab, Severity: d.Severity,
+		Page: store.Page{Limit: pageSize, Cursor: q.Get("cursor")}})
+	if err != nil {
+		return err
+	}
+	if next != "" {
+		d.NextURL = withQuery(r, "cursor", next)
+	}
+	d.Paged, d.FirstURL = q.Get("cursor") != "", withQuery(r, "cursor", "")
+	s.render(w, r, http.StatusOK, "alerts", "Alerts", "alerts", d)
+	return nil
+}
+
+func (s *server) alertAcknowledge(w http.ResponseWriter, r *http.Request) error {
+	return s.alertTransition(w, r, mlops.AlertAcknowledged)
+}
+
+func (s *server) alertResolve(w http.ResponseWriter, r *http.Request) error {
+	return s.alertTransition(w, r, mlops.AlertResolved)
+}
+
+func (s *server) alertTransition(w http.ResponseWriter, r *http.Request, to mlops.AlertStatus) error {
+	ctx := r.Context()
+	id, err := pathID(r, "alert")
+	if err != nil {
+		return err
+	}
+	tab := mlops.AlertStatus(r.PostFormValue("tab"))
+	if !tab.Valid() {
+		tab = mlops.AlertActive
+	}
+	back := "/alerts?status=" + url.QueryEscape(string(tab))
+	verb := map[mlops.AlertStatus]string{mlops.AlertAcknowledged: "acknowledged", mlops.AlertResolved: "resolved"}[to]
+	user, err := formActor(r, "actor")
+	if err != nil {
+		redirect(w, r, back, "error", fmt.Sprintf("Alert %d was not %s: %s.", id, verb, strings.TrimPrefix(err.Error(), "invalid input: ")))
+		return nil
+	}
+	rememberActor(w, user)
+	var a mlops.Alert
+	if to == mlops.AlertAcknowledged {
+		a, err = s.st.AlertAcknowledge(ctx, id, user)
+	} else {
+		a, err = s.st.AlertResolve(ctx, id, user, strings.TrimSpace(r.PostFormValue("notes")))
+	}
+	var te *mlops.TransitionError
+	var ve *mlops.ValidationError
+	switch {
+	case errors.As(err, &te):
+		yours := map[mlops.AlertStatus]string{mlops.AlertAcknowledged: "acknowledgement", mlops.AlertResolved: "resolution"}[to]
+		redirect(w, r, back, "warn", s.lostRace(te, fmt.Sprintf("alert %d", id), yours))
+		return nil
+	case errors.As(err, &ve):
+		redirect(w, r, back, "error", fmt.Sprintf("Alert %d was not %s: %s.", id, verb, strings.TrimPrefix(ve.Error(), "invalid input: ")))
+		return nil
+	case errors.Is(err, mlops.ErrNotFound):
+		redirect(w, r, back, "error", fmt.Sprintf("Alert %d does not exist; nothing changed.", id))
+		return nil
+	case err != nil:
+		return err
+	}
+	s.log.InfoContext(ctx, "webui: alert "+verb, "alert_id", id, "by", user)
+	redirect(w, r, back, "ok", fmt.Sprintf("Alert %d (%s) %s by %s.", id, a.Title, verb, user))
+	return nil
+}
+
+// ---- drift ----
+
+type driftData struct {
+	ModelID  int64
+	Model    *mlops.ModelVersion
+	Versions []mlops.ModelVersion
+	Reports  []driftRow
+	NextURL  string
+	FirstURL string
+	Paged    bool
+}
+
+type driftRow struct {
+	mlops.DriftReport
+	Model *mlops.ModelVersion
+}
+
+// queryID parses an optional positive id parameter.
+func queryID(r *http.Request, key string) (int64, error) {
+	v := r.URL.Query().Get(key)
+	if v == "" {
+		return 0, nil
+	}
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, httpErr(http.StatusBadRequest, "%s=%q is not an id; ids are positive integers.", key, v)
+	}
+	return id, nil
+}
+
+func (s *server) drift(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	q := r.URL.Query()
+	d := driftData{}
+	var err error
+	if d.ModelID, err = queryID(r, "model_id"); err != nil {
+		return err
+	}
+	if d.Versions, _, err = s.st.ModelVersionList(ctx, store.ModelVersionFilter{Page: store.Page{Limit: selectLimit}}); err != nil {
+		return err
+	}
+	models := map[int64]*mlops.ModelVersion{}
+	for i := range d.Versions {
+		models[d.Versions[i].ID] = &d.Versions[i]
+	}
+	reports, next, err := s.st.DriftReportList(ctx, store.DriftReportFilter{ModelID: d.ModelID,
+		Page: store.Page{Limit: pageSize, Cursor: q.Get("cursor")}})
+	if err != nil {
+		return err
+	}
+	for _, rep := range reports {
+		m, ok := models[rep.ModelID]
+		if !ok {
+			mv, err := s.st.ModelVersionGet(ctx, rep.ModelID)
+			if err != nil {
+				return err
+			}
+			m = &mv
+			models[rep.ModelID] = m
+		}
+		d.Reports = append(d.Reports, driftRow{DriftReport: rep, Model: m})
+	}
+	if d.ModelID != 0 {
+		m, ok := models[d.ModelID]
+		if !ok {
+			mv, err := s.st.ModelVersionGet(ctx, d.ModelID)
+			if err != nil {
+				return err
+			}
+			m = &mv
+		}
+		d.Model = m
+	}
+	if next != "" {
+		d.NextURL = withQuery(r, "cursor", next)
+	}
+	d.Paged, d.FirstURL = q.Get("cursor") != "", withQuery(r, "cursor", "")
+	s.render(w, r, http.StatusOK, "drift", "Drift", "drift", d)
+	return nil
+}
+
+// ---- metrics ----
+
+type rangeOpt struct {
+	Key    string
+	Label  string
+	D      time.Duration
+	Bucket store.Bucket // the default bucket for this range
+}
+
+var ranges = []rangeOpt{
+	{"1h", "last hour", time.Hour, "1m"},
+	{"6h", "last 6 hours", 6 * time.Hour, "5m"},
+	{"24h", "last 24 hours", 24 * time.Hour, "1h"},
+	{"7d", "last 7 days", 7 * 24 * time.Hour, "1h"},
+	{"30d", "last 30 days", 30 * 24 * time.Hour, "1d"},
+}
+
+var bucketOrder = []store.Bucket{"1m", "5m", "1h", "1d"}
+
+// maxBuckets bounds the points of one chart.
+const maxBuckets = 1500
+
+type metricsData struct {
+	Names    []string
+	Versions []mlops.ModelVersion
+	Metric   string
+	ModelID  int64
+	Range    string
+	Ranges   []rangeOpt
+	Bucket   store.Bucket
+	Buckets  []store.Bucket
+	Note     string
+	Chart    chart
+	Rows     []store.MetricBucket
+}
+
+func (s *server) metrics(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	q := r.URL.Query()
+	d := metricsData{Ranges: ranges, Buckets: bucketOrder, Metric: q.Get("metric"), Range: q.Get("range")}
+	var err error
+	if d.Names, err = s.st.MetricNameList(ctx, selectLimit); err != nil {
+		return err
+	}
+	if d.Versions, _, err = s.st.ModelVersionList(ctx, store.ModelVersionFilter{Page: store.Page{Limit: selectLimit}}); err != nil {
+		return err
+	}
+	if d.ModelID, err = queryID(r, "model_id"); err != nil {
+		return err
+	}
+	if d.Metric == "" && len(d.Names) > 0 {
+		d.Metric = d.Names[0]
+	}
+	rng := ranges[2]
+	if d.Range != "" {
+		found := false
+		for _, o := range ranges {
+			if o.Key == d.Range {
+				rng, found = o, true
+			}
+		}
+		if !found {
+			return httpErr(http.StatusBadRequest, "Unknown range %q; use 1h, 6h, 24h, 7d or 30d.", d.Range)
+		}
+	}
+	d.Range = rng.Key
+	d.Bucket = rng.Bucket
+	if b := q.Get("bucket"); b != "" {
+		if d.Bucket, err = store.ParseBucket(b); err != nil {
+			return err
+		}
+	}
+	for rng.D/store.Buckets[d.Bucket] > maxBuckets {
+		wider := d.Bucket
+		for i, b := range bucketOrder {
+			if b == d.Bucket && i+1 < len(bucketOrder) {
+				wider = bucketOrder[i+1]
+			}
+		}
+		d.Note = fmt.Sprintf("%s in %s buckets would be more than %d points; showing %s buckets instead.", rng.Label, d.Bucket, maxBuckets, wider)
+		d.Bucket = wider
+	}
+	if d.Metric == "" {
+		s.render(w, r, http.StatusOK, "metrics", "Metrics", "metrics", d)
+		return nil
+	}
+	to := s.now().UTC()
+	from := to.Add(-rng.D)
+	f := store.MetricFilter{Name: d.Metric, Since: from}
+	if d.ModelID != 0 {
+		f.ModelID = &d.ModelID
+	}
+	if d.Rows, err = s.st.MetricBuckets(ctx, f, d.Bucket); err != nil {
+		return err
+	}
+	d.Chart = newChart(d.Metric, d.Rows, from, to, store.Buckets[d.Bucket], string(d.Bucket))
+	s.render(w, r, http.StatusOK, "metrics", "Metrics", "metrics", d)
+	return nil
+}
+
+// ---- predictions ----
+
+type predictionsData struct {
+	Versions []mlops.ModelVersion
+	Model    *mlops.ModelVersion
+	Items    []mlops.Prediction
+	Day      store.PredictionStats
+	NextURL  string
+	FirstURL string
+	Paged    bool
+}
+
+func (s *server) predictions(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	q := r.URL.Query()
+	d := predictionsData{}
+	id, err := queryID(r, "model_id")
+	if err != nil {
+		return err
+	}
+	if d.Versions, _, err = s.st.ModelVersionList(ctx, store.ModelVersionFilter{Page: store.Page{Limit: selectLimit}}); err != nil {
+		return err
+	}
+	if id == 0 {
+		// Default to the most recently activated version, else the newest.
+		m, err := s.st.ModelVersionActive(ctx, "")
+		switch {
+		case err == nil:
+			id = m.ID
+		case !errors.Is(err, mlops.ErrNotFound):
+			return err
+		case len(d.Versions) > 0:
+			id = d.Versions[0].ID
+		}
+	}
+	if id == 0 {
+		s.render(w, r, http.StatusOK, "predictions", "Predictions", "predictions", d)
+		return nil
+	}
+	m, err := s.st.ModelVersionGet(ctx, id)
+	if err != nil {
+		return err
+	}
+	d.Model = &m
+	var next string
+	if d.Items, next, err = s.st.PredictionList(ctx, store.PredictionFilter{ModelID: id,
+		Page: store.Page{Limit: pageSize, Cursor: q.Get("cursor")}}); err != nil {
+		return err
+	}
+	if d.Day, err = s.st.PredictionStatsFor(ctx, id, s.now().UTC().Add(-24*time.Hour)); err != nil {
+		return err
+	}
+	if next != "" {
+		d.NextURL = withQuery(r, "model_id", strconv.FormatInt(id, 10), "cursor", next)
+	}
+	d.Paged, d.FirstURL = q.Get("cursor") != "", withQuery(r, "model_id", strconv.FormatInt(id, 10), "cursor", "")
+	s.render(w, r, http.StatusOK, "predictions", "Predictions", "predictions", d)
+	return nil
+}
