@@ -18,17 +18,17 @@ import (
 // age relative to the server's clock.
 func (s *server) funcs() template.FuncMap {
 	return template.FuncMap{
-		"when":     s.when,
-		"ago":      func(t time.Time) string { return age(s.now().UTC(), t) },
-		"f3":       f3,
-		"ms":       ms,
-		"num":      num,
-		"pct":      pct,
-		"pretty":   pretty,
-		"pairs":    pairs,
-		"deref":    deref,
-		"join":     strings.Join,
-		"has":      has,
+		"when":   s.when,
+		"ago":    func(t time.Time) string { return age(s.now().UTC(), t) },
+		"f3":     f3,
+		"ms":     ms,
+		"num":    num,
+		"pct":    pct,
+		"pretty": pretty,
+		"pairs":  pairs,
+		"deref":  deref,
+		"join":   strings.Join,
+		"has":    has,
 		"pager": func(first, next string, paged bool) map[string]any {
 			return map[string]any{"First": first, "Next": next, "Paged": paged}
 		},

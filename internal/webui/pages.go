@@ -640,15 +640,14 @@ func (s *server) metrics(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	for rng.D/store.Buckets[d.Bucket] > maxBuckets {
-		wider := d.Bucket
-		for i, b := range bucketOrder {
-			if b == d.Bucket && i+1 < len(bucketOrder) {
-				wider = bucketOrder[i+1]
-			}
+	asked := d.Bucket
+	for i := 0; i+1 < len(bucketOrder) && rng.D/store.Buckets[d.Bucket] > maxBuckets; i++ {
+		if bucketOrder[i] == d.Bucket {
+			d.Bucket = bucketOrder[i+1]
 		}
-		d.Note = fmt.Sprintf("%s in %s buckets would be more than %d points; showing %s buckets instead.", rng.Label, d.Bucket, maxBuckets, wider)
-		d.Bucket = wider
+	}
+	if d.Bucket != asked {
+		d.Note = fmt.Sprintf("The %s in %s buckets would be more than %d points; showing %s buckets instead.", rng.Label, asked, maxBuckets, d.Bucket)
 	}
 	if d.Metric == "" {
 		s.render(w, r, http.StatusOK, "metrics", "Metrics", "metrics", d)
