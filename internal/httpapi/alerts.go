@@ -1,0 +1,94 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/mlopsdev/mlops"
+	"github.com/mlopsdev/mlops/store"
+)
+
+// NewAlert is the body of POST /api/v1/alerts.
+type NewAlert struct {
+	AlertType   string         `json:"alert_type"`
+	Severity    mlops.Severity `json:"severity" enum:"info,low,medium,high,critical"`
+	Title       string         `json:"title"`
+	Message     string         `json:"message,omitempty"`
+	RelatedData Object         `json:"related_data,omitempty"`
+}
+
+// Acknowledgement is the body of POST /api/v1/alerts/{id}/acknowledge.
+type Acknowledgement struct {
+	User string `json:"user"`
+}
+
+// Resolution is the body of POST /api/v1/alerts/{id}/resolve.
+type Resolution struct {
+	User  string `json:"user"`
+	Notes string `json:"notes,omitempty"`
+}
+
+type alertCreateIn struct {
+	Body NewAlert
+}
+
+type alertListIn struct {
+	Status   mlops.AlertStatus `query:"status" enum:"active,acknowledged,resolved" doc:"Only alerts in this status."`
+	Severity mlops.Severity    `query:"severity" enum:"info,low,medium,high,critical" doc:"Only alerts of this severity."`
+	PageParams
+}
+
+type alertAckIn struct {
+	IDPath
+	Body Acknowledgement
+}
+
+type alertResolveIn struct {
+	IDPath
+	Body Resolution
+}
+
+func registerAlerts(api huma.API, s *Server) {
+	tags := []string{"Alerts"}
+	conflict := []int{http.StatusConflict}
+	handle(api, s, huma.Operation{
+		OperationID: "create-alert", Method: http.MethodPost, Path: "/api/v1/alerts", Tags: tags,
+		Summary: "Raise an alert (status active)", DefaultStatus: http.StatusCreated,
+	}, func(ctx context.Context, in *alertCreateIn) (*body[mlops.Alert], error) {
+		b := in.Body
+		a, err := s.st.AlertCreate(ctx, mlops.NewAlert{AlertType: b.AlertType, Severity: b.Severity, Title: b.Title,
+			Message: b.Message, RelatedData: b.RelatedData.raw()})
+		if err == nil {
+			s.m.ingest("alerts", 1)
+		}
+		return ok(a, err)
+	})
+	handle(api, s, huma.Operation{
+		OperationID: "list-alerts", Method: http.MethodGet, Path: "/api/v1/alerts", Tags: tags,
+		Summary: "List alerts, newest first",
+	}, func(ctx context.Context, in *alertListIn) (*body[List[mlops.Alert]], error) {
+		return list(s.st.AlertList(ctx, store.AlertFilter{Status: in.Status, Severity: in.Severity, Page: in.page()}))
+	})
+	handle(api, s, huma.Operation{
+		OperationID: "get-alert", Method: http.MethodGet, Path: "/api/v1/alerts/{id}", Tags: tags,
+		Summary: "One alert",
+	}, func(ctx context.Context, in *IDPath) (*body[mlops.Alert], error) {
+		return ok(s.st.AlertGet(ctx, in.ID))
+	})
+	handle(api, s, huma.Operation{
+		OperationID: "acknowledge-alert", Method: http.MethodPost, Path: "/api/v1/alerts/{id}/acknowledge", Tags: tags,
+		Summary: "Acknowledge an active alert", Errors: conflict,
+		Description: "Only an active alert can be acknowledged; anything else is 409.",
+	}, func(ctx context.Context, in *alertAckIn) (*body[mlops.Alert], error) {
+		return ok(s.st.AlertAcknowledge(ctx, in.ID, in.Body.User))
+	})
+	handle(api, s, huma.Operation{
+		OperationID: "resolve-alert", Method: http.MethodPost, Path: "/api/v1/alerts/{id}/resolve", Tags: tags,
+		Summary: "Resolve an active or acknowledged alert", Errors: conflict,
+		Description: "Resolving a resolved alert is 409.",
+	}, func(ctx context.Context, in *alertResolveIn) (*body[mlops.Alert], error) {
+		return ok(s.st.AlertResolve(ctx, in.ID, in.Body.User, in.Body.Notes))
+	})
+}

@@ -1,0 +1,127 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/mlopsdev/mlops/store"
+)
+
+// handle registers one operation. The handler runs with the request's
+// database timeout, and any error it returns is mapped by Server.problem,
+// so every route answers the same statuses for the same store errors. The
+// statuses a route can answer are added to the OpenAPI document: 400, 413
+// and 422 for a body, 404 for a path parameter, 503 and 500 always, plus
+// the op's own Errors (409 where a conflict is possible).
+func handle[I, O any](api huma.API, s *Server, op huma.Operation, h func(ctx context.Context, in *I) (*O, error)) {
+	loc := "query"
+	if op.Method != http.MethodGet {
+		loc = "body"
+		op.Errors = append(op.Errors, http.StatusBadRequest, http.StatusRequestEntityTooLarge)
+		if op.MaxBodyBytes == 0 {
+			op.MaxBodyBytes = MaxBodyBytes
+		}
+	}
+	if strings.Contains(op.Path, "{") {
+		op.Errors = append(op.Errors, http.StatusNotFound)
+	}
+	op.Errors = append(op.Errors, http.StatusUnprocessableEntity, http.StatusServiceUnavailable, http.StatusInternalServerError)
+	slices.Sort(op.Errors)
+	op.Errors = slices.Compact(op.Errors)
+	huma.Register(api, op, func(ctx context.Context, in *I) (*O, error) {
+		dctx, cancel := context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+		out, err := h(dctx, in)
+		if err != nil {
+			return nil, s.problem(ctx, loc, err)
+		}
+		return out, nil
+	})
+}
+
+// body is the output of a route answering one JSON document.
+type body[T any] struct {
+	Body T
+}
+
+func ok[T any](v T, err error) (*body[T], error) {
+	if err != nil {
+		return nil, err
+	}
+	return &body[T]{Body: v}, nil
+}
+
+// List is the shape of every list: a page of items, newest first, and the
+// cursor of the next page (null on the last page).
+type List[T any] struct {
+	Items      []T     `json:"items" nullable:"false" doc:"This page of records, newest first."`
+	NextCursor *string `json:"next_cursor" doc:"Pass as cursor to get the next page; null on the last page."`
+}
+
+func list[T any](items []T, next string, err error) (*body[List[T]], error) {
+	if err != nil {
+		return nil, err
+	}
+	if items == nil {
+		items = []T{}
+	}
+	out := &body[List[T]]{Body: List[T]{Items: items}}
+	if next != "" {
+		out.Body.NextCursor = &next
+	}
+	return out, nil
+}
+
+// PageParams are the paging query parameters of every list.
+type PageParams struct {
+	Limit  int    `query:"limit" minimum:"1" maximum:"1000" default:"100" doc:"Page size."`
+	Cursor string `query:"cursor" doc:"next_cursor of the previous page, unchanged."`
+}
+
+func (p PageParams) page() store.Page { return store.Page{Limit: p.Limit, Cursor: p.Cursor} }
+
+// IDPath is a numeric record id in the path.
+type IDPath struct {
+	ID int64 `path:"id" minimum:"1" doc:"The record's id."`
+}
+
+// Object is a JSON object kept verbatim (numbers are not reparsed). JSON
+// null means the field was left out.
+type Object json.RawMessage
+
+// MarshalJSON writes the object as is (null when empty).
+func (o Object) MarshalJSON() ([]byte, error) {
+	if len(o) == 0 {
+		return []byte("null"), nil
+	}
+	return o, nil
+}
+
+// UnmarshalJSON keeps the raw text.
+func (o *Object) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
+		*o = nil
+		return nil
+	}
+	*o = append((*o)[:0], b...)
+	return nil
+}
+
+// Schema documents Object as a JSON object with any members.
+func (Object) Schema(huma.Registry) *huma.Schema {
+	return &huma.Schema{Type: huma.TypeObject, AdditionalProperties: true}
+}
+
+// raw converts o for the domain types (nil stays nil).
+func (o Object) raw() json.RawMessage {
+	if len(o) == 0 {
+		return nil
+	}
+	return json.RawMessage(o)
+}

@@ -1,0 +1,121 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/mlopsdev/mlops"
+	"github.com/mlopsdev/mlops/store"
+)
+
+// ModelMetrics are the evaluation figures of a new model version.
+type ModelMetrics struct {
+	Accuracy  *float64 `json:"accuracy,omitempty" minimum:"0" maximum:"1"`
+	F1Score   *float64 `json:"f1_score,omitempty" minimum:"0" maximum:"1"`
+	F1        *float64 `json:"f1,omitempty" minimum:"0" maximum:"1" doc:"Alias of f1_score (the seed's name); give one of them."`
+	Precision *float64 `json:"precision,omitempty" minimum:"0" maximum:"1"`
+	Recall    *float64 `json:"recall,omitempty" minimum:"0" maximum:"1"`
+	ROCAUC    *float64 `json:"roc_auc,omitempty" minimum:"0" maximum:"1"`
+}
+
+// NewModelVersion is the body of POST /api/v1/models.
+type NewModelVersion struct {
+	ModelName       string            `json:"model_name" doc:"Name of the model; (model_name, version) is unique."`
+	Version         string            `json:"version"`
+	Algorithm       string            `json:"algorithm"`
+	Metrics         *ModelMetrics     `json:"metrics,omitempty"`
+	Hyperparameters Object            `json:"hyperparameters,omitempty"`
+	FeatureNames    []string          `json:"feature_names,omitempty"`
+	Status          mlops.ModelStatus `json:"status,omitempty" enum:"training,staging,production,archived" default:"training"`
+	ModelPath       string            `json:"model_path,omitempty"`
+	MetadataPath    string            `json:"metadata_path,omitempty"`
+	TrainingSamples *int64            `json:"training_samples,omitempty" minimum:"0"`
+}
+
+func (n NewModelVersion) domain() (mlops.NewModelVersion, error) {
+	out := mlops.NewModelVersion{
+		ModelName: n.ModelName, Version: n.Version, Algorithm: n.Algorithm,
+		Hyperparameters: n.Hyperparameters.raw(), FeatureNames: n.FeatureNames, Status: n.Status,
+		ModelPath: n.ModelPath, MetadataPath: n.MetadataPath, TrainingSamples: n.TrainingSamples,
+	}
+	if m := n.Metrics; m != nil {
+		f1 := m.F1Score
+		if m.F1 != nil {
+			if f1 != nil && *f1 != *m.F1 {
+				return out, mlops.Invalid("metrics.f1", "is an alias of metrics.f1_score and contradicts it (%v vs %v); give one of them", *m.F1, *f1)
+			}
+			f1 = m.F1
+		}
+		out.Metrics = mlops.Metrics{Accuracy: m.Accuracy, F1Score: f1, Precision: m.Precision, Recall: m.Recall, ROCAUC: m.ROCAUC}
+	}
+	return out, nil
+}
+
+type modelCreateIn struct {
+	Body NewModelVersion
+}
+
+type modelListIn struct {
+	ModelName string            `query:"model_name" doc:"Only versions of this model."`
+	Status    mlops.ModelStatus `query:"status" enum:"training,staging,production,archived" doc:"Only versions in this status."`
+	PageParams
+}
+
+type modelActiveIn struct {
+	ModelName string `query:"model_name" doc:"The model; without it, the most recently activated version of any model."`
+}
+
+func registerModels(api huma.API, s *Server) {
+	tags := []string{"Model versions"}
+	handle(api, s, huma.Operation{
+		OperationID: "create-model-version", Method: http.MethodPost, Path: "/api/v1/models", Tags: tags,
+		Summary:       "Register a model version",
+		Description:   "A second (model_name, version) is 409.",
+		DefaultStatus: http.StatusCreated, Errors: []int{http.StatusConflict},
+	}, func(ctx context.Context, in *modelCreateIn) (*body[mlops.ModelVersion], error) {
+		nm, err := in.Body.domain()
+		if err != nil {
+			return nil, err
+		}
+		m, err := s.st.ModelVersionCreate(ctx, nm)
+		if errors.Is(err, mlops.ErrConflict) {
+			return nil, fmt.Errorf("model %q version %q is already registered (use another version): %w",
+				nm.ModelName, nm.Version, mlops.ErrConflict)
+		}
+		if err == nil {
+			s.m.ingest("model_versions", 1)
+		}
+		return ok(m, err)
+	})
+	handle(api, s, huma.Operation{
+		OperationID: "list-model-versions", Method: http.MethodGet, Path: "/api/v1/models", Tags: tags,
+		Summary: "List model versions, newest first",
+	}, func(ctx context.Context, in *modelListIn) (*body[List[mlops.ModelVersion]], error) {
+		return list(s.st.ModelVersionList(ctx, store.ModelVersionFilter{ModelName: in.ModelName, Status: in.Status, Page: in.page()}))
+	})
+	handle(api, s, huma.Operation{
+		OperationID: "get-active-model-version", Method: http.MethodGet, Path: "/api/v1/models/active", Tags: tags,
+		Summary: "The active version of a model", Errors: []int{http.StatusNotFound},
+		Description: "Without model_name, the most recently activated version of any model. 404 when none is active.",
+	}, func(ctx context.Context, in *modelActiveIn) (*body[mlops.ModelVersion], error) {
+		return ok(s.st.ModelVersionActive(ctx, in.ModelName))
+	})
+	handle(api, s, huma.Operation{
+		OperationID: "get-model-version", Method: http.MethodGet, Path: "/api/v1/models/{id}", Tags: tags,
+		Summary: "One model version",
+	}, func(ctx context.Context, in *IDPath) (*body[mlops.ModelVersion], error) {
+		return ok(s.st.ModelVersionGet(ctx, in.ID))
+	})
+	handle(api, s, huma.Operation{
+		OperationID: "activate-model-version", Method: http.MethodPost, Path: "/api/v1/models/{id}/activate", Tags: tags,
+		Summary: "Make a version the active one of its model",
+		Description: "Sets its status to production; the previously active version becomes inactive and archived, " +
+			"in the same transaction. Activating the active version changes nothing.",
+	}, func(ctx context.Context, in *IDPath) (*body[mlops.ModelVersion], error) {
+		return ok(s.st.ModelVersionActivate(ctx, in.ID))
+	})
+}

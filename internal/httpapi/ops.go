@@ -1,0 +1,104 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Health is the answer of /healthz and /readyz.
+type Health struct {
+	Status   string `json:"status" doc:"ok (healthz) or ready (readyz)."`
+	Revision *int64 `json:"revision,omitempty" doc:"The migration revision the database is at (readyz)."`
+}
+
+// readyTimeout bounds the database checks of /readyz.
+const readyTimeout = 3 * time.Second
+
+func registerOps(api huma.API, s *Server) {
+	tags := []string{"Operations"}
+	handle(api, s, huma.Operation{
+		OperationID: "healthz", Method: http.MethodGet, Path: "/healthz", Tags: tags,
+		Summary: "200 while the process runs",
+	}, func(ctx context.Context, _ *struct{}) (*body[Health], error) {
+		return ok(Health{Status: "ok"}, nil)
+	})
+	handle(api, s, huma.Operation{
+		OperationID: "readyz", Method: http.MethodGet, Path: "/readyz", Tags: tags,
+		Summary:     "200 when the database answers and no migration is pending",
+		Description: "503 otherwise, saying which. Checked live on every call.",
+	}, func(ctx context.Context, _ *struct{}) (*body[Health], error) {
+		return ok(s.ready(ctx))
+	})
+
+	huma.Register(api, huma.Operation{
+		OperationID: "metrics", Method: http.MethodGet, Path: "/metrics", Tags: tags,
+		Summary: "Prometheus metrics",
+		Description: "Requests by route and status, latency histograms, database pool figures and rows ingested, " +
+			"in the Prometheus text format.",
+		Responses: map[string]*huma.Response{"200": {
+			Description: "Prometheus text exposition format",
+			Content:     map[string]*huma.MediaType{"text/plain": {Schema: &huma.Schema{Type: huma.TypeString}}},
+		}},
+	}, func(ctx context.Context, _ *struct{}) (*huma.StreamResponse, error) {
+		h := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
+		return &huma.StreamResponse{Body: func(hc huma.Context) {
+			r, w := humago.Unwrap(hc)
+			h.ServeHTTP(w, r)
+		}}, nil
+	})
+	huma.Register(api, huma.Operation{
+		OperationID: "openapi", Method: http.MethodGet, Path: "/openapi.json", Tags: tags,
+		Summary: "This OpenAPI 3.1 document",
+		Responses: map[string]*huma.Response{"200": {
+			Description: "The OpenAPI document",
+			Content:     map[string]*huma.MediaType{"application/openapi+json": {Schema: &huma.Schema{Type: huma.TypeObject}}},
+		}},
+	}, func(ctx context.Context, _ *struct{}) (*huma.StreamResponse, error) {
+		doc, err := api.OpenAPI().MarshalJSON()
+		if err != nil {
+			return nil, s.problem(ctx, "query", err)
+		}
+		return &huma.StreamResponse{Body: func(hc huma.Context) {
+			hc.SetHeader("Content-Type", "application/openapi+json")
+			hc.SetStatus(http.StatusOK)
+			_, _ = hc.BodyWriter().Write(doc)
+		}}, nil
+	})
+}
+
+// ready checks, live, that the database answers and that no migration is
+// pending (another process may have applied them since the last call).
+func (s *Server) ready(ctx context.Context) (Health, error) {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	unready := func(format string, args ...any) (Health, error) {
+		return Health{}, huma.ErrorWithHeaders(newProblem(http.StatusServiceUnavailable, fmt.Sprintf(format, args...)),
+			http.Header{"Retry-After": {"1"}})
+	}
+	if err := s.st.Ping(ctx); err != nil {
+		return unready("not ready: the database does not answer: %v", err)
+	}
+	m, err := s.st.Migrator()
+	if err != nil {
+		return unready("not ready: %v", err)
+	}
+	cur, err := m.Current(ctx)
+	if err != nil {
+		return unready("not ready: the database has no migration history yet (%v); run mlops migrate upgrade, or start mlops serve without --no-migrate", err)
+	}
+	pending, err := m.Pending(ctx)
+	if err != nil {
+		return unready("not ready: cannot read the migration state: %v", err)
+	}
+	if pending {
+		return unready("not ready: migrations are pending (the database is at revision %d, the latest is %d); run mlops migrate upgrade, or start mlops serve without --no-migrate",
+			cur, m.Latest())
+	}
+	return Health{Status: "ready", Revision: &cur}, nil
+}

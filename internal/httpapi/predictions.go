@@ -1,0 +1,113 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/mlopsdev/mlops"
+	"github.com/mlopsdev/mlops/store"
+)
+
+// NewPrediction is the body of POST /api/v1/predictions and one item of a
+// batch.
+type NewPrediction struct {
+	ModelID     int64    `json:"model_id" minimum:"1" doc:"A registered model version (else 422)."`
+	Features    Object   `json:"features,omitempty" doc:"The model's input."`
+	Prediction  int64    `json:"prediction"`
+	Probability *float64 `json:"probability,omitempty" minimum:"0" maximum:"1"`
+	LatencyMS   *float64 `json:"latency_ms,omitempty" minimum:"0"`
+	Actual      *int64   `json:"actual,omitempty" doc:"The ground truth, when already known."`
+}
+
+func (n NewPrediction) domain() mlops.NewPrediction {
+	return mlops.NewPrediction{ModelID: n.ModelID, Features: n.Features.raw(), Prediction: n.Prediction,
+		Probability: n.Probability, LatencyMS: n.LatencyMS, Actual: n.Actual}
+}
+
+// PredictionBatch is the body of POST /api/v1/predictions/batch.
+type PredictionBatch struct {
+	Predictions []NewPrediction `json:"predictions" maxItems:"10000" nullable:"false"`
+}
+
+// BatchResult answers a batch: the new ids in input order.
+type BatchResult struct {
+	Count int     `json:"count"`
+	IDs   []int64 `json:"ids" nullable:"false"`
+}
+
+// Actual is the body of PUT /api/v1/predictions/{id}/actual.
+type Actual struct {
+	Actual int64 `json:"actual" doc:"The ground truth."`
+}
+
+type predictionCreateIn struct {
+	Body NewPrediction
+}
+
+type predictionBatchIn struct {
+	Body PredictionBatch
+}
+
+type predictionListIn struct {
+	ModelID int64 `query:"model_id" required:"true" minimum:"1" doc:"The model version."`
+	Hours   int   `query:"hours" minimum:"0" maximum:"876000" default:"24" doc:"How many hours back."`
+	PageParams
+}
+
+type predictionActualIn struct {
+	IDPath
+	Body Actual
+}
+
+func registerPredictions(api huma.API, s *Server) {
+	tags := []string{"Predictions"}
+	handle(api, s, huma.Operation{
+		OperationID: "create-prediction", Method: http.MethodPost, Path: "/api/v1/predictions", Tags: tags,
+		Summary: "Log a prediction", DefaultStatus: http.StatusCreated,
+	}, func(ctx context.Context, in *predictionCreateIn) (*body[mlops.Prediction], error) {
+		p, err := s.st.PredictionCreate(ctx, in.Body.domain())
+		if err == nil {
+			s.m.ingest("predictions", 1)
+		}
+		return ok(p, err)
+	})
+	handle(api, s, huma.Operation{
+		OperationID: "create-predictions-batch", Method: http.MethodPost, Path: "/api/v1/predictions/batch", Tags: tags,
+		Summary:       "Log up to 10,000 predictions, all or nothing",
+		Description:   "One bad item is a 422 naming its index (body.predictions[3].probability), and nothing is stored.",
+		DefaultStatus: http.StatusCreated, MaxBodyBytes: MaxBatchBodyBytes,
+	}, func(ctx context.Context, in *predictionBatchIn) (*body[BatchResult], error) {
+		items := make([]mlops.NewPrediction, len(in.Body.Predictions))
+		for i, p := range in.Body.Predictions {
+			items[i] = p.domain()
+		}
+		ids, err := s.st.PredictionCreateBatch(ctx, items)
+		if err != nil {
+			return nil, err
+		}
+		s.m.ingest("predictions", len(ids))
+		return ok(BatchResult{Count: len(ids), IDs: ids}, nil)
+	})
+	handle(api, s, huma.Operation{
+		OperationID: "list-predictions", Method: http.MethodGet, Path: "/api/v1/predictions", Tags: tags,
+		Summary: "Recent predictions of a model, newest first",
+	}, func(ctx context.Context, in *predictionListIn) (*body[List[mlops.Prediction]], error) {
+		since := s.st.Now().Add(-time.Duration(in.Hours) * time.Hour)
+		return list(s.st.PredictionList(ctx, store.PredictionFilter{ModelID: in.ModelID, Since: since, Page: in.page()}))
+	})
+	handle(api, s, huma.Operation{
+		OperationID: "get-prediction", Method: http.MethodGet, Path: "/api/v1/predictions/{id}", Tags: tags,
+		Summary: "One prediction",
+	}, func(ctx context.Context, in *IDPath) (*body[mlops.Prediction], error) {
+		return ok(s.st.PredictionGet(ctx, in.ID))
+	})
+	handle(api, s, huma.Operation{
+		OperationID: "set-prediction-actual", Method: http.MethodPut, Path: "/api/v1/predictions/{id}/actual", Tags: tags,
+		Summary: "Record the ground truth of a prediction",
+	}, func(ctx context.Context, in *predictionActualIn) (*body[mlops.Prediction], error) {
+		return ok(s.st.PredictionSetActual(ctx, in.ID, in.Body.Actual))
+	})
+}

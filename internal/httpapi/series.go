@@ -1,0 +1,195 @@
+package httpapi
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"reflect"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/mlopsdev/mlops"
+	"github.com/mlopsdev/mlops/store"
+)
+
+// NewMetric is the body of POST /api/v1/metrics and one item of a batch.
+type NewMetric struct {
+	MetricName  string  `json:"metric_name"`
+	MetricValue float64 `json:"metric_value"`
+	ModelID     *int64  `json:"model_id,omitempty" minimum:"1" doc:"The model version the point belongs to, if any."`
+	Metadata    Object  `json:"metadata,omitempty"`
+}
+
+func (n NewMetric) domain() mlops.NewPerformanceMetric {
+	return mlops.NewPerformanceMetric{MetricName: n.MetricName, MetricValue: n.MetricValue, ModelID: n.ModelID,
+		Metadata: n.Metadata.raw()}
+}
+
+// MetricBatch is the body of POST /api/v1/metrics/batch.
+type MetricBatch struct {
+	Metrics []NewMetric `json:"metrics" maxItems:"10000" nullable:"false"`
+}
+
+// MetricSeries documents the answer of GET /api/v1/metrics/{metric_name}:
+// raw points {created_at, value}, or with bucket one point per bucket
+// {bucket_start, count, avg, min, max}; oldest first either way.
+type MetricSeries struct {
+	MetricName string  `json:"metric_name"`
+	Bucket     *string `json:"bucket" enum:"1m,5m,1h,1d" doc:"The bucket width asked for; null for raw points."`
+	Points     []any   `json:"points" nullable:"false"`
+}
+
+type metricCreateIn struct {
+	Body NewMetric
+}
+
+type metricBatchIn struct {
+	Body MetricBatch
+}
+
+type seriesIn struct {
+	MetricName string `path:"metric_name" doc:"The metric, e.g. api_latency."`
+	Days       int    `query:"days" minimum:"0" maximum:"36500" default:"7" doc:"How many days back."`
+	ModelID    int64  `query:"model_id" minimum:"1" doc:"Only points of this model version."`
+	Bucket     string `query:"bucket" enum:"1m,5m,1h,1d" doc:"Aggregate per bucket of this width."`
+}
+
+func registerSeries(api huma.API, s *Server) {
+	tags := []string{"Performance metrics"}
+	handle(api, s, huma.Operation{
+		OperationID: "create-metric", Method: http.MethodPost, Path: "/api/v1/metrics", Tags: tags,
+		Summary: "Record a metric point", DefaultStatus: http.StatusCreated,
+	}, func(ctx context.Context, in *metricCreateIn) (*body[mlops.PerformanceMetric], error) {
+		m, err := s.st.MetricCreate(ctx, in.Body.domain())
+		if err == nil {
+			s.m.ingest("performance_metrics", 1)
+		}
+		return ok(m, err)
+	})
+	handle(api, s, huma.Operation{
+		OperationID: "create-metrics-batch", Method: http.MethodPost, Path: "/api/v1/metrics/batch", Tags: tags,
+		Summary:       "Record up to 10,000 metric points, all or nothing",
+		Description:   "One bad item is a 422 naming its index (body.metrics[2].metric_value), and nothing is stored.",
+		DefaultStatus: http.StatusCreated, MaxBodyBytes: MaxBatchBodyBytes,
+	}, func(ctx context.Context, in *metricBatchIn) (*body[BatchResult], error) {
+		items := make([]mlops.NewPerformanceMetric, len(in.Body.Metrics))
+		for i, m := range in.Body.Metrics {
+			items[i] = m.domain()
+		}
+		ids, err := s.st.MetricCreateBatch(ctx, items)
+		if err != nil {
+			return nil, err
+		}
+		s.m.ingest("performance_metrics", len(ids))
+		return ok(BatchResult{Count: len(ids), IDs: ids}, nil)
+	})
+
+	// The series is streamed from the database to the client, so its size
+	// is not bounded by memory; it is registered without handle because its
+	// body is written after the handler returns.
+	reg := api.OpenAPI().Components.Schemas
+	seriesSchema := reg.Schema(reflect.TypeOf(MetricSeries{}), true, "MetricSeries")
+	points := reg.SchemaFromRef(seriesSchema.Ref).Properties["points"]
+	points.Items = &huma.Schema{OneOf: []*huma.Schema{
+		reg.Schema(reflect.TypeOf(store.MetricPoint{}), true, "MetricPoint"),
+		reg.Schema(reflect.TypeOf(store.MetricBucket{}), true, "MetricBucket"),
+	}}
+	huma.Register(api, huma.Operation{
+		OperationID: "get-metric-series", Method: http.MethodGet, Path: "/api/v1/metrics/{metric_name}", Tags: tags,
+		Summary: "A metric's time series, oldest first",
+		Description: "Raw points {created_at, value}, or with bucket one point per bucket " +
+			"{bucket_start, count, avg, min, max}. Raw points are streamed.",
+		Errors: []int{http.StatusUnprocessableEntity, http.StatusServiceUnavailable, http.StatusInternalServerError},
+		Responses: map[string]*huma.Response{"200": {
+			Description: "The series",
+			Content:     map[string]*huma.MediaType{"application/json": {Schema: seriesSchema}},
+		}},
+	}, func(ctx context.Context, in *seriesIn) (*huma.StreamResponse, error) {
+		f := store.MetricFilter{Name: in.MetricName, Since: s.st.Now().Add(-time.Duration(in.Days) * 24 * time.Hour)}
+		if in.ModelID != 0 {
+			f.ModelID = &in.ModelID
+		}
+		if in.Bucket != "" {
+			dctx, cancel := context.WithTimeout(ctx, s.timeout)
+			defer cancel()
+			buckets, err := s.st.MetricBuckets(dctx, f, store.Bucket(in.Bucket))
+			if err != nil {
+				return nil, s.problem(ctx, "query", err)
+			}
+			points := make([]any, len(buckets))
+			for i, b := range buckets {
+				points[i] = b
+			}
+			doc := MetricSeries{MetricName: in.MetricName, Bucket: &in.Bucket, Points: points}
+			return &huma.StreamResponse{Body: func(hc huma.Context) {
+				hc.SetHeader("Content-Type", "application/json")
+				hc.SetStatus(http.StatusOK)
+				_ = json.NewEncoder(hc.BodyWriter()).Encode(doc)
+			}}, nil
+		}
+		return &huma.StreamResponse{Body: func(hc huma.Context) { s.streamSeries(hc, f) }}, nil
+	})
+}
+
+// streamSeries writes the raw points as they come from the database. An
+// error before the first point is a normal problem answer; after it the
+// status is sent, so the connection is aborted instead: the client sees a
+// truncated document, never a complete-looking wrong one.
+func (s *Server) streamSeries(hc huma.Context, f store.MetricFilter) {
+	ctx, cancel := context.WithTimeout(hc.Context(), s.streamTO)
+	defer cancel()
+	w := bufio.NewWriterSize(hc.BodyWriter(), 32<<10)
+	name, _ := json.Marshal(f.Name)
+	started := false
+	start := func() {
+		hc.SetHeader("Content-Type", "application/json")
+		hc.SetStatus(http.StatusOK)
+		w.WriteString(`{"metric_name":`)
+		w.Write(name)
+		w.WriteString(`,"bucket":null,"points":[`)
+		started = true
+	}
+	var werr error
+	err := s.st.MetricSeriesEach(ctx, f, func(p store.MetricPoint) error {
+		if !started {
+			start()
+		} else {
+			w.WriteByte(',')
+		}
+		b, err := json.Marshal(p)
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(b); err != nil {
+			werr = err
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		if !started {
+			var pe *huma.ErrorModel
+			if errors.As(s.problem(ctx, "query", err), &pe) {
+				hc.SetHeader("Content-Type", "application/problem+json")
+				if pe.Status == http.StatusServiceUnavailable {
+					hc.SetHeader("Retry-After", "1")
+				}
+				hc.SetStatus(pe.Status)
+				_ = json.NewEncoder(hc.BodyWriter()).Encode(pe)
+			}
+			return
+		}
+		if werr == nil {
+			s.log.ErrorContext(ctx, "metric series stream failed", "request_id", requestID(ctx), "error", err.Error())
+		}
+		panic(http.ErrAbortHandler)
+	}
+	if !started {
+		start()
+	}
+	w.WriteString("]}\n")
+	_ = w.Flush()
+}
