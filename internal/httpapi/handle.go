@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -73,7 +75,8 @@ func list[T any](items []T, next string, err error) (*body[List[T]], error) {
 	}
 	out := &body[List[T]]{Body: List[T]{Items: items}}
 	if next != "" {
-		out.Body.NextCursor = &next
+		sealed := sealCursor(next)
+		out.Body.NextCursor = &sealed
 	}
 	return out, nil
 }
@@ -85,6 +88,41 @@ type PageParams struct {
 }
 
 func (p PageParams) page() store.Page { return store.Page{Limit: p.Limit, Cursor: p.Cursor} }
+
+// Resolve checks that the cursor is one this service issued and unseals
+// it for the store. It runs with huma's input validation.
+func (p *PageParams) Resolve(huma.Context) []error {
+	if p.Cursor == "" {
+		return nil
+	}
+	c, ok := unsealCursor(p.Cursor)
+	if !ok {
+		return []error{&huma.ErrorDetail{Location: "query.cursor",
+			Message: "is not a cursor this service issued; pass next_cursor from the previous page unchanged"}}
+	}
+	p.Cursor = c
+	return nil
+}
+
+// sealCursor appends a check to the store's keyset cursor, so a cursor this
+// service did not issue (mistyped, truncated, made up) is refused instead
+// of silently paging from an arbitrary position. The check is not a secret:
+// it detects mistakes, and a forged position reveals nothing a query could
+// not.
+func sealCursor(c string) string { return c + "." + cursorCheck(c) }
+
+func unsealCursor(s string) (string, bool) {
+	i := strings.LastIndexByte(s, '.')
+	if i <= 0 || s[i+1:] != cursorCheck(s[:i]) {
+		return "", false
+	}
+	return s[:i], true
+}
+
+func cursorCheck(c string) string {
+	sum := sha256.Sum256([]byte("mlops/cursor/v1\x00" + c))
+	return base64.RawURLEncoding.EncodeToString(sum[:8])
+}
 
 // IDPath is a numeric record id in the path.
 type IDPath struct {

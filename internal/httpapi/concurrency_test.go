@@ -1,0 +1,136 @@
+package httpapi_test
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// TestConcurrentActivation: 16 clients activate versions of one model while
+// another polls the active version and the list: never two active.
+func TestConcurrentActivation(t *testing.T) {
+	each(t, func(t *testing.T, c *client) {
+		const versions, clients, rounds = 8, 16, 6
+		ids := make([]int64, versions)
+		for i := range ids {
+			ids[i] = c.model("race", fmt.Sprint(i))
+		}
+		c.model("bystander", "1")
+		var wg sync.WaitGroup
+		var done atomic.Bool
+		var activated atomic.Int64
+		errs := make(chan string, clients*rounds+100)
+		for w := 0; w < clients; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				for r := 0; r < rounds; r++ {
+					v := ids[(w+r)%versions]
+					res := c.do("POST", fmt.Sprintf("/api/v1/models/%d/activate", v), nil)
+					if res.status != 200 {
+						errs <- fmt.Sprintf("activate %d: %s", v, res)
+						continue
+					}
+					activated.Add(1)
+				}
+			}(w)
+		}
+		polls := 0
+		var pollWG sync.WaitGroup
+		pollWG.Add(1)
+		go func() {
+			defer pollWG.Done()
+			for !done.Load() || polls < 5 {
+				polls++
+				if r := c.do("GET", "/api/v1/models/active?model_name=race", nil); r.status != 200 && r.status != 404 {
+					errs <- "active: " + r.String()
+				}
+				l := c.do("GET", "/api/v1/models?model_name=race", nil)
+				if l.status != 200 {
+					errs <- "list: " + l.String()
+					continue
+				}
+				active := 0
+				for _, it := range l.obj()["items"].([]any) {
+					if it.(map[string]any)["is_active"] == true {
+						active++
+					}
+				}
+				if active > 1 {
+					errs <- fmt.Sprintf("%d versions read as active at once", active)
+				}
+			}
+		}()
+		wg.Wait()
+		done.Store(true)
+		pollWG.Wait()
+		close(errs)
+		for e := range errs {
+			t.Error(e)
+		}
+		if activated.Load() != clients*rounds {
+			t.Errorf("%d activations succeeded, want %d", activated.Load(), clients*rounds)
+		}
+		active := 0
+		for _, it := range c.must(200, "GET", "/api/v1/models?model_name=race", nil)["items"].([]any) {
+			m := it.(map[string]any)
+			if m["is_active"] == true {
+				active++
+				if m["status"] != "production" {
+					t.Errorf("active version in status %v", m["status"])
+				}
+			} else if m["status"] != "archived" {
+				t.Errorf("inactive version %v in status %v, want archived", m["id"], m["status"])
+			}
+		}
+		if active != 1 {
+			t.Errorf("%d active versions at the end, want 1", active)
+		}
+		t.Logf("%d polls during %d activations", polls, activated.Load())
+	})
+}
+
+// TestReviewRace: two reviewers race approve against reject on one pending
+// action; exactly one gets 200 and the other 409, and the stored decision is
+// the winner's.
+func TestReviewRace(t *testing.T) {
+	each(t, func(t *testing.T, c *client) {
+		for trial := 0; trial < 25; trial++ {
+			aid := fmt.Sprint("race-", trial)
+			c.must(201, "POST", "/api/v1/actions", map[string]any{"action_id": aid, "action_type": "t", "risk_level": "high"})
+			var wg sync.WaitGroup
+			results := make([]resp, 2)
+			start := make(chan struct{})
+			for i, verb := range []string{"approve", "reject"} {
+				wg.Add(1)
+				go func(i int, verb string) {
+					defer wg.Done()
+					<-start
+					results[i] = c.do("POST", "/api/v1/actions/"+aid+"/"+verb, map[string]any{"reviewer": verb + "-er"})
+				}(i, verb)
+			}
+			close(start)
+			wg.Wait()
+			ok, conflict := 0, 0
+			winner := ""
+			for i, r := range results {
+				switch r.status {
+				case 200:
+					ok++
+					winner = []string{"approved", "rejected"}[i]
+				case 409:
+					conflict++
+				default:
+					t.Fatalf("trial %d: %s", trial, r)
+				}
+			}
+			if ok != 1 || conflict != 1 {
+				t.Fatalf("trial %d: %d×200 and %d×409, want one each", trial, ok, conflict)
+			}
+			if got := c.must(200, "GET", "/api/v1/actions/"+aid, nil)["status"]; got != winner {
+				t.Fatalf("trial %d: stored status %v, but %s won", trial, got, winner)
+			}
+		}
+	})
+}
