@@ -2,9 +2,9 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
