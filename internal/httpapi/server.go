@@ -117,6 +117,7 @@ func (s *Server) routes(api huma.API) {
 	registerActions(api, s)
 	registerSeries(api, s)
 	registerAlerts(api, s)
+	registerReports(api, s)
 }
 
 // ServeHTTP serves the API.

@@ -1,0 +1,210 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/mlopsdev/mlops"
+	"github.com/mlopsdev/mlops/store"
+)
+
+// Closing the loop: reports, server-side drift checks, rules and the model
+// timeline (docs/notes/closing-the-loop.md).
+
+type performanceIn struct {
+	IDPath
+	Bucket        string `query:"bucket" enum:"1m,5m,1h,1d" default:"1h" doc:"Bucket width."`
+	Days          int    `query:"days" minimum:"0" maximum:"36500" default:"7" doc:"How many days back; 0 means the version's whole lifetime."`
+	PositiveClass int64  `query:"positive_class" default:"1" doc:"The class counted as positive for precision, recall and F1."`
+}
+
+type reportDaysIn struct {
+	Days int `query:"days" minimum:"0" maximum:"36500" default:"30" doc:"How many days back."`
+}
+
+// TimeWindow is a half-open time range; either end may be left out.
+type TimeWindow struct {
+	From *time.Time `json:"from,omitempty" doc:"Start (inclusive), RFC 3339."`
+	To   *time.Time `json:"to,omitempty" doc:"End (exclusive), RFC 3339."`
+}
+
+func (w *TimeWindow) window() store.Window {
+	var out store.Window
+	if w == nil {
+		return out
+	}
+	if w.From != nil {
+		out.From = *w.From
+	}
+	if w.To != nil {
+		out.To = *w.To
+	}
+	return out
+}
+
+// DriftCheck is the body of POST /api/v1/models/{id}/drift-check. Every
+// field is optional.
+type DriftCheck struct {
+	Reference        *TimeWindow `json:"reference,omitempty" doc:"Baseline window; defaults to the 7 days before current."`
+	Current          *TimeWindow `json:"current,omitempty" doc:"Window under test; defaults to the last 24 hours."`
+	ReferenceModelID int64       `json:"reference_model_id,omitempty" minimum:"0" doc:"Another version whose predictions in the reference window form the baseline."`
+	PSIThreshold     float64     `json:"psi_threshold,omitempty" minimum:"0" doc:"A feature drifts when its PSI reaches this (default 0.2)."`
+	KSThreshold      float64     `json:"ks_threshold,omitempty" minimum:"0" maximum:"1" doc:"... or its Kolmogorov-Smirnov D reaches this (default 0.1)."`
+	MinSamples       int         `json:"min_samples,omitempty" minimum:"0" doc:"Fewest predictions per window (default 30)."`
+	Bins             int         `json:"bins,omitempty" minimum:"0" maximum:"1000" doc:"Reference quantile bins of PSI (default 10)."`
+}
+
+type driftCheckIn struct {
+	IDPath
+	Body *DriftCheck
+}
+
+type timelineIn struct {
+	IDPath
+	PageParams
+}
+
+// ModelNamePath is a model name in the path.
+type ModelNamePath struct {
+	ModelName string `path:"model_name" doc:"The model name (all its versions share the settings)."`
+}
+
+type rulesPutIn struct {
+	ModelNamePath
+	Body RuleSettingsUpdate
+}
+
+// RuleSettingsUpdate is the body of PUT /api/v1/rules/{model_name}; a field left
+// out keeps its current (or default) value.
+type RuleSettingsUpdate struct {
+	Enabled                *bool    `json:"enabled,omitempty" doc:"Rules are off until enabled."`
+	DriftEnabled           *bool    `json:"drift_enabled,omitempty"`
+	PSIThreshold           *float64 `json:"psi_threshold,omitempty"`
+	KSThreshold            *float64 `json:"ks_threshold,omitempty"`
+	MinSamples             *int64   `json:"min_samples,omitempty"`
+	CurrentWindowSeconds   *int64   `json:"current_window_seconds,omitempty"`
+	ReferenceWindowSeconds *int64   `json:"reference_window_seconds,omitempty"`
+	Metric                 *string  `json:"metric,omitempty" enum:"accuracy,precision,recall,f1"`
+	MetricThreshold        *float64 `json:"metric_threshold,omitempty" doc:"The performance rule fires below this; left out (and never set) means off."`
+	MetricWindowSeconds    *int64   `json:"metric_window_seconds,omitempty"`
+	MetricMinLabeled       *int64   `json:"metric_min_labeled,omitempty"`
+	PositiveClass          *int64   `json:"positive_class,omitempty"`
+}
+
+func (b RuleSettingsUpdate) apply(r *store.RuleSettings) {
+	set := func(dst *int64, src *int64) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	if b.Enabled != nil {
+		r.Enabled = *b.Enabled
+	}
+	if b.DriftEnabled != nil {
+		r.DriftEnabled = *b.DriftEnabled
+	}
+	if b.PSIThreshold != nil {
+		r.PSIThreshold = *b.PSIThreshold
+	}
+	if b.KSThreshold != nil {
+		r.KSThreshold = *b.KSThreshold
+	}
+	if b.Metric != nil {
+		r.Metric = *b.Metric
+	}
+	if b.MetricThreshold != nil {
+		r.MetricThreshold = b.MetricThreshold
+	}
+	set(&r.MinSamples, b.MinSamples)
+	set(&r.CurrentWindowSeconds, b.CurrentWindowSeconds)
+	set(&r.ReferenceWindowSeconds, b.ReferenceWindowSeconds)
+	set(&r.MetricWindowSeconds, b.MetricWindowSeconds)
+	set(&r.MetricMinLabeled, b.MetricMinLabeled)
+	set(&r.PositiveClass, b.PositiveClass)
+}
+
+func registerReports(api huma.API, s *Server) {
+	reports := []string{"Reports"}
+	days := func(n int) time.Time { return s.st.Now().Add(-time.Duration(n) * 24 * time.Hour) }
+	handle(api, s, huma.Operation{
+		OperationID: "report-model-performance", Method: http.MethodGet, Path: "/api/v1/reports/models/{id}/performance",
+		Tags: reports, Summary: "Realized performance of a model version per time bucket",
+		Description: "Per bucket and in total: predictions, labeled (with ground truth), realized accuracy, precision, " +
+			"recall and F1 over the labeled predictions, and nearest-rank latency p50/p95/p99. A figure with no " +
+			"data behind it is null.",
+	}, func(ctx context.Context, in *performanceIn) (*body[store.PerformanceReport], error) {
+		o := store.PerformanceOptions{Bucket: store.Bucket(in.Bucket), PositiveClass: &in.PositiveClass}
+		if in.Days > 0 {
+			o.Since = days(in.Days)
+		}
+		return ok(s.st.PerformanceReport(ctx, in.ID, o))
+	})
+	handle(api, s, huma.Operation{
+		OperationID: "report-alerts", Method: http.MethodGet, Path: "/api/v1/reports/alerts", Tags: reports,
+		Summary: "Alerts raised: counts by severity, type and status; time to acknowledge and to resolve",
+	}, func(ctx context.Context, in *reportDaysIn) (*body[store.AlertReport], error) {
+		return ok(s.st.AlertReport(ctx, days(in.Days), time.Time{}))
+	})
+	handle(api, s, huma.Operation{
+		OperationID: "report-approvals", Method: http.MethodGet, Path: "/api/v1/reports/approvals", Tags: reports,
+		Summary: "Approval queue and decisions: pending, oldest pending age, turnaround, approve/reject by action type",
+	}, func(ctx context.Context, in *reportDaysIn) (*body[store.ApprovalReport], error) {
+		return ok(s.st.ApprovalReport(ctx, days(in.Days), time.Time{}))
+	})
+
+	models := []string{"Model versions"}
+	handle(api, s, huma.Operation{
+		OperationID: "check-model-drift", Method: http.MethodPost, Path: "/api/v1/models/{id}/drift-check", Tags: models,
+		Summary: "Compute drift of a version's features server-side and store the report", DefaultStatus: http.StatusCreated,
+		Description: "Compares the numeric features of the version's predictions in the current window against the " +
+			"reference window: per feature the PSI over quantile bins of the reference and the two-sample " +
+			"Kolmogorov-Smirnov statistic with its p-value, in details.features. 422 when a window holds too few " +
+			"predictions. With the model's rules enabled, detected drift also raises a deduplicated alert and " +
+			"proposes a retrain_model action.",
+	}, func(ctx context.Context, in *driftCheckIn) (*body[mlops.DriftReport], error) {
+		var o store.DriftCheckOptions
+		if b := in.Body; b != nil {
+			o = store.DriftCheckOptions{Reference: b.Reference.window(), Current: b.Current.window(),
+				ReferenceModelID: b.ReferenceModelID, PSIThreshold: b.PSIThreshold, KSThreshold: b.KSThreshold,
+				MinSamples: b.MinSamples, Bins: b.Bins}
+		}
+		return ok(s.st.DriftCheck(ctx, in.ID, o))
+	})
+	handle(api, s, huma.Operation{
+		OperationID: "get-model-timeline", Method: http.MethodGet, Path: "/api/v1/models/{id}/timeline", Tags: models,
+		Summary: "What happened to a model version, newest first",
+		Description: "Registered, activated, archived; drift reports; alerts raised, acknowledged, resolved; actions " +
+			"about them proposed, approved, rejected, executed, failed.",
+	}, func(ctx context.Context, in *timelineIn) (*body[List[store.TimelineEvent]], error) {
+		return list(s.st.Timeline(ctx, in.ID, in.page()))
+	})
+
+	rules := []string{"Rules"}
+	handle(api, s, huma.Operation{
+		OperationID: "get-rules", Method: http.MethodGet, Path: "/api/v1/rules/{model_name}", Tags: rules,
+		Summary: "Rule settings of a model (defaults, rules off, when never set)",
+	}, func(ctx context.Context, in *ModelNamePath) (*body[store.RuleSettings], error) {
+		return ok(s.st.RuleSettingsGet(ctx, in.ModelName))
+	})
+	handle(api, s, huma.Operation{
+		OperationID: "put-rules", Method: http.MethodPut, Path: "/api/v1/rules/{model_name}", Tags: rules,
+		Summary: "Change the rule settings of a model",
+	}, func(ctx context.Context, in *rulesPutIn) (*body[store.RuleSettings], error) {
+		cur, err := s.st.RuleSettingsGet(ctx, in.ModelName)
+		if err != nil {
+			return nil, err
+		}
+		in.Body.apply(&cur)
+		return ok(s.st.RuleSettingsPut(ctx, cur))
+	})
+	handle(api, s, huma.Operation{
+		OperationID: "run-rules", Method: http.MethodPost, Path: "/api/v1/rules/run", Tags: rules,
+		Summary:     "Evaluate every enabled rule now",
+		Description: "Idempotent; skipped (skipped: true) when another instance is running the rules.",
+	}, func(ctx context.Context, _ *struct{}) (*body[store.RulesRunResult], error) {
+		return ok(s.st.RulesRun(ctx))
+	})
+}
