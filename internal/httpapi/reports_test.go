@@ -166,7 +166,7 @@ func TestClosingTheLoop(t *testing.T) {
 		c.logBatch(m, 40, 0, 1, 1) // reference: x uniform on [0, 1), all correct
 		clk.Set(loopT0.Add(70 * time.Minute))
 		ids := c.logBatch(m, 40, 0.5, 1, 1) // current: shifted by 0.5
-		for _, id := range ids[:20] {      // ground truth: half of them were negatives
+		for _, id := range ids[:20] {       // ground truth: half of them were negatives
 			c.must(200, "PUT", fmt.Sprintf("/api/v1/predictions/%d/actual", id), map[string]any{"actual": 0})
 		}
 		clk.Set(loopT0.Add(2 * time.Hour))
