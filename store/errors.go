@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 
@@ -72,7 +73,8 @@ func classify(err error) error {
 	var connErr *pgconn.ConnectError
 	var netErr net.Error
 	if errors.As(err, &connErr) || errors.As(err, &netErr) || errors.Is(err, driver.ErrBadConn) ||
-		errors.Is(err, sql.ErrConnDone) || pgconn.SafeToRetry(err) || isClosedConn(err) {
+		errors.Is(err, sql.ErrConnDone) || pgconn.SafeToRetry(err) || isClosedConn(err) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) { // connection cut mid-answer
 		return fmt.Errorf("%w: %s", mlops.ErrUnavailable, err.Error())
 	}
 	return err
