@@ -1,0 +1,291 @@
+package webui_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/mlopsdev/mlops"
+	"github.com/mlopsdev/mlops/store/storetest"
+)
+
+// chromiumPath is where Debian's chromium package installs the browser.
+const chromiumPath = "/usr/bin/chromium"
+
+// screenshotDirEnv names a directory where TestBrowser saves a screenshot
+// of each page it visits (for looking at the UI); unset, it saves only the
+// screenshot of a failing step, under the test's temp dir.
+const screenshotDirEnv = "MLOPS_UI_SCREENSHOT_DIR"
+
+// newBrowser starts headless Chromium with a fresh profile and returns the
+// context of its first tab. Without chromium the test skips, except under
+// CI=true, where it fails: the browser tests must run in CI.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is missing; CI must run the browser tests (install the Debian package chromium, as .ci/run does)", chromiumPath)
+		}
+		t.Skipf("%s is missing; install it with `apt-get install -y chromium` to run the browser tests", chromiumPath)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	// The first Run starts the browser; it must not run under a timeout
+	// context, or the browser would stop when that context ends.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start %s: %v", chromiumPath, err)
+	}
+	return ctx
+}
+
+// tab runs steps in one browser tab and, when a step fails, saves a
+// screenshot of the page and logs its path.
+type tab struct {
+	t    *testing.T
+	ctx  context.Context
+	base string
+	shot string // directory for screenshots of every page, or ""
+}
+
+// do runs steps under a per-step timeout (a derived context: its end does
+// not close the tab, so the failure screenshot can still be taken).
+func (b *tab) do(step string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.fail(step, "%v", err)
+	}
+}
+
+// get runs one action that returns a value.
+func get[T any](b *tab, step string, a chromedp.Action[T]) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		b.fail(step, "%v", err)
+	}
+	return v
+}
+
+func (b *tab) text(sel string) string {
+	b.t.Helper()
+	return get(b, "read "+sel, chromedp.Text(chromedp.CSS(sel)))
+}
+
+func (b *tab) fail(step, format string, args ...any) {
+	b.t.Helper()
+	path := filepath.Join(b.t.TempDir(), strings.NewReplacer(" ", "-", "/", "-").Replace(step)+".png")
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	loc, _ := chromedp.Run(ctx, chromedp.Location())
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(80))
+	switch {
+	case err != nil:
+		b.t.Logf("screenshot after the failure could not be taken: %v", err)
+	case os.WriteFile(path, png, 0o644) != nil:
+		b.t.Logf("could not write the screenshot to %s", path)
+	default:
+		b.t.Logf("screenshot of %s saved at %s", loc, path)
+	}
+	b.t.Fatalf("%s: %s", step, fmt.Sprintf(format, args...))
+}
+
+// snap saves a screenshot of the current page when screenshotDirEnv is set.
+func (b *tab) snap(name string) {
+	b.t.Helper()
+	if b.shot == "" {
+		return
+	}
+	png := get(b, "screenshot "+name, chromedp.FullScreenshot(90))
+	path := filepath.Join(b.shot, name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		b.t.Fatalf("write %s: %v", path, err)
+	}
+	b.t.Logf("screenshot saved at %s", path)
+}
+
+func TestBrowser(t *testing.T) {
+	browser := newBrowser(t)
+	for _, engine := range storetest.Engines {
+		t.Run(string(engine), func(t *testing.T) {
+			e := newEnv(t, engine, true)
+			ctx, cancel := chromedp.NewContext(browser) // a new tab
+			defer cancel()
+			// Open the tab now, under its own context: a tab opened by a
+			// step's timeout context would close when that step ends.
+			if err := chromedp.Do(ctx); err != nil {
+				t.Fatalf("open a tab: %v", err)
+			}
+			b := &tab{t: t, ctx: ctx, base: e.srv.URL}
+			if dir := os.Getenv(screenshotDirEnv); dir != "" {
+				b.shot = filepath.Join(dir, string(engine))
+				if err := os.MkdirAll(b.shot, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			scenarios := []struct {
+				name string
+				fn   func(*tab, *env)
+			}{
+				{"overview", browseOverview},
+				{"approve", browseApprove},
+				{"alert", browseAlert},
+				{"activate", browseActivate},
+				{"metrics", browseMetrics},
+			}
+			for _, sc := range scenarios {
+				// A broken tab would make every later scenario wait for
+				// its timeout: stop at the first failure.
+				if !t.Run(sc.name, func(t *testing.T) { b.t = t; sc.fn(b, e) }) {
+					return
+				}
+			}
+		})
+	}
+}
+
+func browseOverview(b *tab, _ *env) {
+	b.do("load the overview",
+		chromedp.Navigate(b.base+"/"),
+		chromedp.WaitVisible(chromedp.CSS("main h1")),
+	)
+	h1, pending, alerts := b.text("main h1"), b.text("#pending-count"), b.text("#active-alerts")
+	if h1 != "Overview" || pending != "2" || alerts != "2" {
+		b.fail("overview content", "h1 %q, pending %q, active alerts %q; want Overview, 2, 2", h1, pending, alerts)
+	}
+	b.snap("overview")
+}
+
+func browseApprove(b *tab, e *env) {
+	sel := fmt.Sprintf("#action-%d", e.seed.pending1.ID)
+	b.do("fill the approval form",
+		chromedp.Navigate(b.base+"/approvals"),
+		chromedp.WaitVisible(chromedp.CSS(sel)),
+		chromedp.SetValue(chromedp.CSS(sel+` input[name="reviewer"]`), "alice"),
+		chromedp.SetValue(chromedp.CSS(sel+` textarea[name="comment"]`), "drift is confirmed"),
+	)
+	b.snap("approvals")
+	b.do("submit the approval",
+		chromedp.Click(chromedp.CSS(sel+` button[value="approve"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#flash")),
+	)
+	if msg := b.text("#flash"); !strings.Contains(msg, "approved by alice") {
+		b.fail("approval message", "flash %q", msg)
+	}
+	a, err := e.st.ActionGet(context.Background(), e.seed.pending1.ActionID)
+	if err != nil || a.Status != mlops.ActionApproved || a.ReviewedBy == nil || *a.ReviewedBy != "alice" ||
+		a.ReviewComment == nil || *a.ReviewComment != "drift is confirmed" {
+		b.fail("approval in the database", "action reads %s (err %v)", mustJSON(a), err)
+	}
+}
+
+func browseAlert(b *tab, e *env) {
+	id := e.seed.alertCritical.ID
+	ack := fmt.Sprintf(`#alert-%d form[action$="/acknowledge"]`, id)
+	res := fmt.Sprintf(`#alert-%d form[action$="/resolve"]`, id)
+	b.do("fill the acknowledgement",
+		chromedp.Navigate(b.base+"/alerts"),
+		chromedp.WaitVisible(chromedp.CSS(ack)),
+		chromedp.SetValue(chromedp.CSS(ack+` input[name="actor"]`), "frank"),
+	)
+	b.snap("alerts")
+	b.do("submit the acknowledgement",
+		chromedp.Click(chromedp.CSS(fmt.Sprintf("#ack-%d", id))),
+		chromedp.WaitVisible(chromedp.CSS("#flash")),
+	)
+	if msg := b.text("#flash"); !strings.Contains(msg, "acknowledged by frank") {
+		b.fail("acknowledgement message", "flash %q", msg)
+	}
+	ctx := context.Background()
+	if a, err := e.st.AlertGet(ctx, id); err != nil || a.Status != mlops.AlertAcknowledged || *a.AcknowledgedBy != "frank" {
+		b.fail("acknowledgement in the database", "alert reads %s (err %v)", mustJSON(a), err)
+	}
+	b.do("resolve the alert",
+		chromedp.Navigate(b.base+"/alerts?status=acknowledged"),
+		chromedp.WaitVisible(chromedp.CSS(res)),
+		chromedp.SetValue(chromedp.CSS(res+` input[name="actor"]`), "frank"),
+		chromedp.SetValue(chromedp.CSS(res+` input[name="notes"]`), "rolled back the feature pipeline"),
+		chromedp.Click(chromedp.CSS(fmt.Sprintf("#resolve-%d", id))),
+		chromedp.WaitVisible(chromedp.CSS("#flash")),
+	)
+	if msg := b.text("#flash"); !strings.Contains(msg, "resolved by frank") {
+		b.fail("resolution message", "flash %q", msg)
+	}
+	a, err := e.st.AlertGet(ctx, id)
+	if err != nil || a.Status != mlops.AlertResolved || *a.ResolvedBy != "frank" || a.ResolutionNotes == nil ||
+		*a.ResolutionNotes != "rolled back the feature pipeline" {
+		b.fail("resolution in the database", "alert reads %s (err %v)", mustJSON(a), err)
+	}
+}
+
+func browseActivate(b *tab, e *env) {
+	v1, v2 := e.seed.churnV1, e.seed.churnV2
+	b.do("open the activation confirmation",
+		chromedp.Navigate(fmt.Sprintf("%s/models/%d", b.base, v2.ID)),
+		chromedp.Click(chromedp.CSS("details.confirm > summary")),
+		chromedp.WaitVisible(chromedp.CSS("#confirm-activate")),
+	)
+	if w := b.text("#activate-warning"); !strings.Contains(w, "replaces the active version v1") {
+		b.fail("confirmation names the replaced version", "confirmation reads %q", w)
+	}
+	b.snap("activate")
+	b.do("confirm the activation",
+		chromedp.Click(chromedp.CSS("#confirm-activate")),
+		chromedp.WaitVisible(chromedp.CSS("#flash")),
+	)
+	if msg := b.text("#flash"); !strings.Contains(msg, "Activated churn v2. v1 was archived.") {
+		b.fail("activation message", "flash %q", msg)
+	}
+	ctx := context.Background()
+	m1, err1 := e.st.ModelVersionGet(ctx, v1.ID)
+	m2, err2 := e.st.ModelVersionGet(ctx, v2.ID)
+	if err1 != nil || err2 != nil || m1.IsActive || m1.Status != mlops.ModelArchived || !m2.IsActive || m2.Status != mlops.ModelProduction {
+		b.fail("activation in the database", "v1 %s active=%v, v2 %s active=%v (%v, %v)", m1.Status, m1.IsActive, m2.Status, m2.IsActive, err1, err2)
+	}
+}
+
+func browseMetrics(b *tab, e *env) {
+	b.do("chart a metric through the form",
+		// Start from another metric, so the chart checked below is the
+		// one the form asked for.
+		chromedp.Navigate(b.base+"/ui/metrics?metric=latency_p99&range=1h"),
+		chromedp.WaitVisible(chromedp.CSS(`select[name="metric"]`)),
+		chromedp.SetValue(chromedp.CSS(`select[name="metric"]`), "accuracy"),
+		chromedp.SetValue(chromedp.CSS(`select[name="range"]`), "24h"),
+		chromedp.SetValue(chromedp.CSS(`select[name="bucket"]`), "1h"),
+		chromedp.Click(chromedp.CSS(`form.filters button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#chart[data-metric="accuracy"]`)),
+	)
+	points := get(b, "count the points", chromedp.Evaluate[int](`document.querySelectorAll('#chart circle.pt').length`))
+	attr := get(b, "read data-buckets", chromedp.AttributeValue(chromedp.CSS("#chart"), "data-buckets"))
+	if points != e.seed.metricBuckets || attr.Value != fmt.Sprint(e.seed.metricBuckets) {
+		b.fail("points in the SVG", "%d circles, data-buckets %q; want %d", points, attr.Value, e.seed.metricBuckets)
+	}
+	b.snap("metrics")
+}
