@@ -104,7 +104,7 @@ func (b *tab) fail(step, format string, args ...any) {
 	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 	defer cancel()
 	loc, _ := chromedp.Run(ctx, chromedp.Location())
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(80))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	switch {
 	case err != nil:
 		b.t.Logf("screenshot after the failure could not be taken: %v", err)
@@ -122,7 +122,7 @@ func (b *tab) snap(name string) {
 	if b.shot == "" {
 		return
 	}
-	png := get(b, "screenshot "+name, chromedp.FullScreenshot(90))
+	png := get(b, "screenshot "+name, chromedp.FullScreenshot(100))
 	path := filepath.Join(b.shot, name+".png")
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		b.t.Fatalf("write %s: %v", path, err)
@@ -207,12 +207,11 @@ func browseApprove(b *tab, e *env) {
 
 func browseAlert(b *tab, e *env) {
 	id := e.seed.alertCritical.ID
-	ack := fmt.Sprintf(`#alert-%d form[action$="/acknowledge"]`, id)
-	res := fmt.Sprintf(`#alert-%d form[action$="/resolve"]`, id)
+	form := fmt.Sprintf(`#alert-form-%d`, id)
 	b.do("fill the acknowledgement",
 		chromedp.Navigate(b.base+"/alerts"),
-		chromedp.WaitVisible(chromedp.CSS(ack)),
-		chromedp.SetValue(chromedp.CSS(ack+` input[name="actor"]`), "frank"),
+		chromedp.WaitVisible(chromedp.CSS(form)),
+		chromedp.SetValue(chromedp.CSS(form+` input[name="actor"]`), "frank"),
 	)
 	b.snap("alerts")
 	b.do("submit the acknowledgement",
@@ -228,9 +227,9 @@ func browseAlert(b *tab, e *env) {
 	}
 	b.do("resolve the alert",
 		chromedp.Navigate(b.base+"/alerts?status=acknowledged"),
-		chromedp.WaitVisible(chromedp.CSS(res)),
-		chromedp.SetValue(chromedp.CSS(res+` input[name="actor"]`), "frank"),
-		chromedp.SetValue(chromedp.CSS(res+` input[name="notes"]`), "rolled back the feature pipeline"),
+		chromedp.WaitVisible(chromedp.CSS(form)),
+		chromedp.SetValue(chromedp.CSS(form+` input[name="actor"]`), "frank"),
+		chromedp.SetValue(chromedp.CSS(form+` input[name="notes"]`), "rolled back the feature pipeline"),
 		chromedp.Click(chromedp.CSS(fmt.Sprintf("#resolve-%d", id))),
 		chromedp.WaitVisible(chromedp.CSS("#flash")),
 	)
