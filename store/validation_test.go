@@ -37,7 +37,7 @@ type badInput struct {
 }
 
 func modelCase(name, field string, change func(*mlops.NewModelVersion)) badInput {
-	return badInput{"model: "+name, field, func(ctx context.Context, f fixture) error {
+	return badInput{"model: " + name, field, func(ctx context.Context, f fixture) error {
 		in := newModel("churn", "bad")
 		change(&in)
 		_, err := f.s.ModelVersionCreate(ctx, in)
@@ -46,7 +46,7 @@ func modelCase(name, field string, change func(*mlops.NewModelVersion)) badInput
 }
 
 func predictionCase(name, field string, change func(*mlops.NewPrediction)) badInput {
-	return badInput{"prediction: "+name, field, func(ctx context.Context, f fixture) error {
+	return badInput{"prediction: " + name, field, func(ctx context.Context, f fixture) error {
 		in := mlops.NewPrediction{ModelID: f.model, Prediction: 1, Probability: ptr(0.5), LatencyMS: ptr(1.0)}
 		change(&in)
 		_, err := f.s.PredictionCreate(ctx, in)
@@ -57,7 +57,7 @@ func predictionCase(name, field string, change func(*mlops.NewPrediction)) badIn
 // batchCase builds 6 valid predictions, lets change break some, and
 // stores them in one call.
 func batchCase(name, field string, change func(in []mlops.NewPrediction)) badInput {
-	return badInput{"prediction batch: "+name, field, func(ctx context.Context, f fixture) error {
+	return badInput{"prediction batch: " + name, field, func(ctx context.Context, f fixture) error {
 		in := make([]mlops.NewPrediction, 6)
 		for i := range in {
 			in[i] = mlops.NewPrediction{ModelID: f.model, Prediction: int64(i), Probability: ptr(0.5)}
@@ -69,7 +69,7 @@ func batchCase(name, field string, change func(in []mlops.NewPrediction)) badInp
 }
 
 func driftCase(name, field string, change func(*mlops.NewDriftReport)) badInput {
-	return badInput{"drift: "+name, field, func(ctx context.Context, f fixture) error {
+	return badInput{"drift: " + name, field, func(ctx context.Context, f fixture) error {
 		in := mlops.NewDriftReport{ModelID: f.model, DriftDetected: true, DriftScore: ptr(0.3), DriftedFeatures: []string{"age"}}
 		change(&in)
 		_, err := f.s.DriftReportCreate(ctx, in)
@@ -78,7 +78,7 @@ func driftCase(name, field string, change func(*mlops.NewDriftReport)) badInput 
 }
 
 func actionCase(name, field string, change func(*mlops.NewAgentAction)) badInput {
-	return badInput{"action: "+name, field, func(ctx context.Context, f fixture) error {
+	return badInput{"action: " + name, field, func(ctx context.Context, f fixture) error {
 		in := newAction("act-bad")
 		change(&in)
 		_, err := f.s.ActionCreate(ctx, in)
@@ -87,7 +87,7 @@ func actionCase(name, field string, change func(*mlops.NewAgentAction)) badInput
 }
 
 func metricCase(name, field string, change func(*mlops.NewPerformanceMetric)) badInput {
-	return badInput{"metric: "+name, field, func(ctx context.Context, f fixture) error {
+	return badInput{"metric: " + name, field, func(ctx context.Context, f fixture) error {
 		in := mlops.NewPerformanceMetric{MetricName: "accuracy", MetricValue: 0.9, ModelID: &f.model}
 		change(&in)
 		_, err := f.s.MetricCreate(ctx, in)
@@ -96,7 +96,7 @@ func metricCase(name, field string, change func(*mlops.NewPerformanceMetric)) ba
 }
 
 func metricBatchCase(name, field string, change func(in []mlops.NewPerformanceMetric)) badInput {
-	return badInput{"metric batch: "+name, field, func(ctx context.Context, f fixture) error {
+	return badInput{"metric batch: " + name, field, func(ctx context.Context, f fixture) error {
 		in := make([]mlops.NewPerformanceMetric, 4)
 		for i := range in {
 			in[i] = mlops.NewPerformanceMetric{MetricName: "accuracy", MetricValue: float64(i), ModelID: &f.model}
@@ -108,7 +108,7 @@ func metricBatchCase(name, field string, change func(in []mlops.NewPerformanceMe
 }
 
 func alertCase(name, field string, change func(*mlops.NewAlert)) badInput {
-	return badInput{"alert: "+name, field, func(ctx context.Context, f fixture) error {
+	return badInput{"alert: " + name, field, func(ctx context.Context, f fixture) error {
 		in := newAlert("bad")
 		change(&in)
 		_, err := f.s.AlertCreate(ctx, in)
