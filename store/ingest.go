@@ -1,0 +1,484 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mlopsdev/mlops"
+)
+
+// ErrOverloaded means the ingest queue stayed full for the whole wait bound:
+// the database does not keep up with the offered load. Nothing was stored;
+// the caller may retry after a short pause (HTTP: 503 with Retry-After). It
+// wraps mlops.ErrUnavailable.
+var ErrOverloaded = fmt.Errorf("prediction ingest queue is full; retry after a short pause: %w", mlops.ErrUnavailable)
+
+// ErrIngesterClosed is returned by Log after Close has begun. Nothing was
+// stored. It wraps mlops.ErrUnavailable.
+var ErrIngesterClosed = fmt.Errorf("prediction ingester is shutting down: %w", mlops.ErrUnavailable)
+
+// IngesterOptions tune an Ingester. The zero value is usable.
+type IngesterOptions struct {
+	// MaxBatch is the most rows written in one transaction. Default 512,
+	// at most 4096.
+	MaxBatch int
+	// MaxWait is how long a batch lingers after its first row for more
+	// rows to join, unless it fills first. Default 1ms; a negative value
+	// flushes as soon as a writer is free. Concurrency grows batches on
+	// its own: rows keep gathering while the previous batch commits.
+	MaxWait time.Duration
+	// QueueSize bounds the rows waiting for a batch. Default 8192.
+	QueueSize int
+	// QueueWait is how long Log waits for room in a full queue before it
+	// returns ErrOverloaded. Default 100ms; negative: do not wait.
+	QueueWait time.Duration
+	// Writers is the number of batches committed concurrently. Default 2
+	// on PostgreSQL (one batch gathers while the other commits) and 1 on
+	// SQLite (it has one writer).
+	Writers int
+	// FlushTimeout bounds writing one batch. Default 30s.
+	FlushTimeout time.Duration
+}
+
+// IngesterStats are counters of an Ingester since it started.
+type IngesterStats struct {
+	Accepted  uint64 // rows that passed validation and entered the queue
+	Batches   uint64 // batches written
+	Rows      uint64 // rows committed
+	Fallbacks uint64 // batches that failed and were retried row by row
+	Queued    int    // rows waiting in the queue now
+}
+
+// Ingester gathers concurrent single-prediction writes into few
+// transactions (group commit). Log returns only after the caller's row is
+// committed, so its answer means what PredictionCreate's does; a row that
+// fails (bad input, unknown model) fails alone. It is safe for concurrent
+// use; Close it to flush what is queued.
+type Ingester struct {
+	s       *Store
+	opts    IngesterOptions
+	queue   chan *ingestReq
+	batches chan []*ingestReq
+
+	mu     sync.RWMutex // guards closed against sends on the closing queue
+	closed bool
+	done   chan struct{} // closed when every queued row has been answered
+
+	known   sync.Map // model ids seen in model_versions
+	nKnown  atomic.Int64
+	stats   struct{ accepted, batches, rows, fallbacks atomic.Uint64 }
+	started sync.WaitGroup
+}
+
+type ingestReq struct {
+	ctx context.Context
+	in  mlops.NewPrediction
+	res chan ingestRes // buffered: the writer never blocks on a caller
+}
+
+type ingestRes struct {
+	p   mlops.Prediction
+	err error
+}
+
+const maxKnownModels = 1 << 14
+
+// NewIngester starts an Ingester writing through s. s must not be bound to
+// a transaction (a Store handed to an InTx callback).
+func NewIngester(s *Store, opts IngesterOptions) *Ingester {
+	if s.tx != nil {
+		panic("store: NewIngester needs a Store that is not bound to a transaction")
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 512
+	}
+	opts.MaxBatch = min(opts.MaxBatch, 4096)
+	if opts.MaxWait == 0 {
+		opts.MaxWait = time.Millisecond
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = 8192
+	}
+	if opts.QueueWait == 0 {
+		opts.QueueWait = 100 * time.Millisecond
+	}
+	if opts.Writers <= 0 {
+		opts.Writers = 1
+		if s.engine == Postgres {
+			opts.Writers = 2
+		}
+	}
+	if opts.FlushTimeout <= 0 {
+		opts.FlushTimeout = 30 * time.Second
+	}
+	g := &Ingester{
+		s:       s,
+		opts:    opts,
+		queue:   make(chan *ingestReq, opts.QueueSize),
+		batches: make(chan []*ingestReq),
+		done:    make(chan struct{}),
+	}
+	g.started.Add(1 + opts.Writers)
+	go g.collect()
+	for range opts.Writers {
+		go g.write()
+	}
+	go func() {
+		g.started.Wait()
+		close(g.done)
+	}()
+	return g
+}
+
+// Log validates in and stores it in the next batch. It returns the stored
+// prediction (Features as given, "{}" when empty) once the batch holding
+// it has committed. Errors: a ValidationError for bad input or an unknown
+// model_id (that row only); ErrOverloaded when the queue stays full;
+// ErrIngesterClosed after Close. If ctx ends after the row was queued, Log
+// returns ctx's error and the row may still be committed.
+func (g *Ingester) Log(ctx context.Context, in mlops.NewPrediction) (mlops.Prediction, error) {
+	if err := in.Validate(); err != nil {
+		return mlops.Prediction{}, err
+	}
+	r := &ingestReq{ctx: ctx, in: in, res: make(chan ingestRes, 1)}
+	if err := g.enqueue(ctx, r); err != nil {
+		return mlops.Prediction{}, err
+	}
+	select {
+	case res := <-r.res:
+		return res.p, res.err
+	case <-ctx.Done():
+		return mlops.Prediction{}, ctx.Err()
+	}
+}
+
+func (g *Ingester) enqueue(ctx context.Context, r *ingestReq) error {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if g.closed {
+		return ErrIngesterClosed
+	}
+	select {
+	case g.queue <- r:
+		g.stats.accepted.Add(1)
+		return nil
+	default:
+	}
+	if g.opts.QueueWait < 0 {
+		return ErrOverloaded
+	}
+	t := time.NewTimer(g.opts.QueueWait)
+	defer t.Stop()
+	select {
+	case g.queue <- r:
+		g.stats.accepted.Add(1)
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return ErrOverloaded
+	}
+}
+
+// Close stops accepting rows, writes every row already queued and waits
+// for their commits, or until ctx ends. Later calls to Log return
+// ErrIngesterClosed. It does not close the Store.
+func (g *Ingester) Close(ctx context.Context) error {
+	g.mu.Lock()
+	if !g.closed {
+		g.closed = true
+		close(g.queue)
+	}
+	g.mu.Unlock()
+	select {
+	case <-g.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("close prediction ingester: %d rows still queued: %w", len(g.queue), ctx.Err())
+	}
+}
+
+// Stats returns the ingester's counters.
+func (g *Ingester) Stats() IngesterStats {
+	return IngesterStats{
+		Accepted:  g.stats.accepted.Load(),
+		Batches:   g.stats.batches.Load(),
+		Rows:      g.stats.rows.Load(),
+		Fallbacks: g.stats.fallbacks.Load(),
+		Queued:    len(g.queue),
+	}
+}
+
+// collect forms batches: a batch is handed to a writer when it is full or
+// has lingered MaxWait, and keeps growing while every writer is busy.
+func (g *Ingester) collect() {
+	defer g.started.Done()
+	defer close(g.batches)
+	var (
+		batch  []*ingestReq
+		ripe   bool
+		timer  = time.NewTimer(time.Hour)
+		timerC <-chan time.Time
+		queue  = g.queue
+	)
+	timer.Stop()
+	for {
+		if queue == nil && len(batch) == 0 {
+			return
+		}
+		var out chan []*ingestReq
+		if len(batch) > 0 && (ripe || len(batch) >= g.opts.MaxBatch) {
+			out = g.batches
+		}
+		in := queue
+		if len(batch) >= g.opts.MaxBatch {
+			in = nil
+		}
+		select {
+		case r, ok := <-in:
+			if !ok {
+				queue, ripe = nil, true // closing: flush the rest at once
+				continue
+			}
+			batch = append(batch, r)
+			if len(batch) == 1 && !ripe {
+				if g.opts.MaxWait < 0 {
+					ripe = true
+				} else {
+					timer.Reset(g.opts.MaxWait)
+					timerC = timer.C
+				}
+			}
+		case out <- batch:
+			batch = make([]*ingestReq, 0, len(batch))
+			ripe = queue == nil
+			timer.Stop()
+			timerC = nil
+		case <-timerC:
+			ripe, timerC = true, nil
+		}
+	}
+}
+
+func (g *Ingester) write() {
+	defer g.started.Done()
+	for batch := range g.batches {
+		g.flush(batch)
+	}
+}
+
+// flush writes one batch and answers each of its callers.
+func (g *Ingester) flush(batch []*ingestReq) {
+	ctx, cancel := context.WithTimeout(context.Background(), g.opts.FlushTimeout)
+	defer cancel()
+	live := batch[:0:0]
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.res <- ingestRes{err: err} // the caller gave up: do not store
+			continue
+		}
+		live = append(live, r)
+	}
+	live = g.checkModels(ctx, live)
+	if len(live) == 0 {
+		return
+	}
+	g.stats.batches.Add(1)
+	now := g.s.Now()
+	var (
+		n   int
+		err error
+	)
+	if g.s.engine == Postgres {
+		n, err = g.insertPostgres(ctx, live, now)
+	} else {
+		n, err = g.insertSQLite(ctx, live, now)
+	}
+	if err == nil {
+		g.stats.rows.Add(uint64(n))
+		return
+	}
+	if errors.Is(err, mlops.ErrUnavailable) || ctx.Err() != nil {
+		for _, r := range live {
+			r.res <- ingestRes{err: err}
+		}
+		return
+	}
+	// The batch failed as a whole: retry row by row so each caller gets
+	// the answer its own row deserves.
+	g.stats.fallbacks.Add(1)
+	for _, r := range live {
+		p, err := g.s.PredictionCreate(ctx, r.in)
+		if err == nil {
+			g.stats.rows.Add(1)
+		}
+		r.res <- ingestRes{p: p, err: err}
+	}
+}
+
+// checkModels answers the rows whose model_id does not exist with the
+// ValidationError PredictionCreate would give and returns the others. Ids
+// found once are remembered, so a steady stream costs no extra query; the
+// foreign key still guards a version deleted since.
+func (g *Ingester) checkModels(ctx context.Context, live []*ingestReq) []*ingestReq {
+	var unknown []int64
+	seen := map[int64]bool{}
+	for _, r := range live {
+		id := r.in.ModelID
+		if _, ok := g.known.Load(id); !ok && !seen[id] {
+			seen[id] = true
+			unknown = append(unknown, id)
+		}
+	}
+	if len(unknown) == 0 {
+		return live
+	}
+	var b strings.Builder
+	b.WriteString(`SELECT id FROM model_versions WHERE id IN (`)
+	for i, id := range unknown {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatInt(id, 10)) // integers only: no user text in SQL
+	}
+	b.WriteByte(')')
+	rows, err := g.s.reader().QueryContext(ctx, b.String())
+	found, err := collect(rows, err, func(sc scanner) (int64, error) {
+		var id int64
+		return id, sc.Scan(&id)
+	})
+	if err != nil {
+		return live // the insert (and its foreign key) will tell
+	}
+	if g.nKnown.Load() > maxKnownModels {
+		g.known.Clear()
+		g.nKnown.Store(0)
+	}
+	exists := map[int64]bool{}
+	for _, id := range found {
+		exists[id] = true
+		if _, loaded := g.known.LoadOrStore(id, struct{}{}); !loaded {
+			g.nKnown.Add(1)
+		}
+	}
+	out := live[:0]
+	for _, r := range live {
+		if seen[r.in.ModelID] && !exists[r.in.ModelID] {
+			r.res <- ingestRes{err: modelRef(errForeignKey, "model_id", r.in.ModelID)}
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// insertPostgres writes the batch in one autocommitted statement: ids come
+// from the table's identity sequence inside the statement, and each comes
+// back with the ordinal of its input row, so no caller depends on the order
+// of RETURNING.
+func (g *Ingester) insertPostgres(ctx context.Context, live []*ingestReq, now time.Time) (int, error) {
+	n := len(live)
+	var (
+		modelIDs    = make([]int64, n)
+		features    = make([]string, n)
+		predictions = make([]int64, n)
+		probs       = make([]*float64, n)
+		latencies   = make([]*float64, n)
+		actuals     = make([]*int64, n)
+	)
+	for i, r := range live {
+		modelIDs[i], features[i], predictions[i] = r.in.ModelID, jsonArg(r.in.Features, "{}"), r.in.Prediction
+		probs[i], latencies[i], actuals[i] = r.in.Probability, r.in.LatencyMS, r.in.Actual
+	}
+	rows, err := g.s.writer().QueryContext(ctx, `
+		WITH input AS (
+			SELECT nextval(pg_get_serial_sequence('predictions', 'id')) AS id, t.*
+			FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::float8[], $5::float8[], $6::bigint[])
+				WITH ORDINALITY AS t(model_id, features, prediction, probability, latency_ms, actual, ord)
+		), ins AS (
+			INSERT INTO predictions (id, model_id, features, prediction, probability, latency_ms, actual, created_at)
+			SELECT id, model_id, features::jsonb, prediction, probability, latency_ms, actual, $7 FROM input
+		)
+		SELECT id, ord FROM input`,
+		modelIDs, features, predictions, probs, latencies, actuals, now)
+	type idOrd struct{ id, ord int64 }
+	got, err := collect(rows, err, func(sc scanner) (idOrd, error) {
+		var v idOrd
+		return v, sc.Scan(&v.id, &v.ord)
+	})
+	if err != nil {
+		return 0, err
+	}
+	if len(got) != n {
+		return 0, fmt.Errorf("store: batch insert returned %d ids for %d rows", len(got), n)
+	}
+	ids := make([]int64, n)
+	for _, v := range got {
+		if v.ord < 1 || v.ord > int64(n) {
+			return 0, fmt.Errorf("store: batch insert returned ordinal %d for %d rows", v.ord, n)
+		}
+		ids[v.ord-1] = v.id
+	}
+	for i, r := range live {
+		r.res <- ingestRes{p: stored(r.in, ids[i], now)}
+	}
+	return n, nil
+}
+
+// insertSQLite writes the batch in one transaction on the single writer. A
+// row the database refuses fails alone: SQLite undoes only that statement.
+func (g *Ingester) insertSQLite(ctx context.Context, live []*ingestReq, now time.Time) (int, error) {
+	results := make([]ingestRes, len(live))
+	err := g.s.InTx(ctx, func(tx *Store) error {
+		stmt, err := tx.tx.PrepareContext(ctx, `INSERT INTO predictions
+			(model_id, features, prediction, probability, latency_ms, actual, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`)
+		if err != nil {
+			return classify(err)
+		}
+		defer stmt.Close()
+		for i, r := range live {
+			p := r.in
+			var id int64
+			err := stmt.QueryRowContext(ctx, p.ModelID, jsonArg(p.Features, "{}"), p.Prediction,
+				p.Probability, p.LatencyMS, p.Actual, now).Scan(&id)
+			if err != nil {
+				err = modelRef(classify(err), "model_id", p.ModelID)
+				if _, ok := mlops.AsValidation(err); !ok {
+					return err
+				}
+				results[i].err = err
+				continue
+			}
+			results[i].p = stored(p, id, now)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for i, r := range live {
+		if results[i].err == nil {
+			n++
+		}
+		r.res <- results[i]
+	}
+	return n, nil
+}
+
+// stored is the prediction as committed, built from its input.
+func stored(in mlops.NewPrediction, id int64, at time.Time) mlops.Prediction {
+	features := in.Features
+	if len(features) == 0 {
+		features = mlops.JSON("{}")
+	}
+	return mlops.Prediction{ID: id, ModelID: in.ModelID, Features: features, Prediction: in.Prediction,
+		Probability: in.Probability, LatencyMS: in.LatencyMS, Actual: in.Actual, CreatedAt: at}
+}
