@@ -247,3 +247,19 @@ func prefixed(alias, columns string) string {
 	}
 	return string(out)
 }
+
+// AlertListBySeverity returns at most limit alerts in status, the most
+// severe first and, within a severity, the newest first.
+func (s *Store) AlertListBySeverity(ctx context.Context, status mlops.AlertStatus, limit int) ([]mlops.Alert, error) {
+	if !status.Valid() {
+		return nil, mlops.Invalid("status", "must be one of active, acknowledged, resolved, got %q", status)
+	}
+	if limit <= 0 || limit > MaxLimit {
+		return nil, mlops.Invalid("limit", "must be between 1 and %d, got %d", MaxLimit, limit)
+	}
+	rows, err := s.reader().QueryContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE status = $1
+		ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END,
+			created_at DESC, id DESC
+		LIMIT $2`, string(status), limit)
+	return collect(rows, err, scanAlert)
+}

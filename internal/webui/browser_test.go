@@ -180,6 +180,14 @@ func browseOverview(b *tab, _ *env) {
 		b.fail("overview content", "h1 %q, pending %q, active alerts %q; want Overview, 2, 2", h1, pending, alerts)
 	}
 	b.snap("overview")
+	if b.shot != "" {
+		// Only when screenshots are asked for: the other read-only pages.
+		for name, path := range map[string]string{"models": "/models", "drift": "/drift", "predictions": "/predictions",
+			"model": "/models/1", "resolved": "/alerts?status=resolved"} {
+			b.do("load "+path, chromedp.Navigate(b.base+path), chromedp.WaitVisible(chromedp.CSS("main h1")))
+			b.snap(name)
+		}
+	}
 }
 
 func browseApprove(b *tab, e *env) {

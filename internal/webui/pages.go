@@ -100,7 +100,7 @@ func (s *server) overview(w http.ResponseWriter, r *http.Request) error {
 		d.ActiveAlerts += n
 		d.BySeverity = append(d.BySeverity, sevCount{sev, n})
 	}
-	if d.RecentAlerts, _, err = s.st.AlertList(ctx, store.AlertFilter{Status: mlops.AlertActive, Page: store.Page{Limit: 5}}); err != nil {
+	if d.RecentAlerts, err = s.st.AlertListBySeverity(ctx, mlops.AlertActive, 5); err != nil {
 		return err
 	}
 	s.render(w, r, http.StatusOK, "overview", "Overview", "overview", d)

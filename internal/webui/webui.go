@@ -148,6 +148,10 @@ func httpErr(status int, format string, args ...any) error {
 
 func (s *server) handle(fn func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			// Forms carry a name, a comment or notes: 1 MiB is plenty.
+			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		}
 		if err := fn(w, r); err != nil {
 			s.renderError(w, r, err)
 		}

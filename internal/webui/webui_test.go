@@ -68,6 +68,14 @@ func TestPagesRender(t *testing.T) {
 			contains(t, "GET "+p.path, body, p.wants...)
 		}
 
+		// The overview lists the most severe active alert first (both were
+		// raised at the same time, the high one later by id).
+		_, body := e.get(t, "/")
+		sec := body[strings.Index(body, `id="h-alerts"`):]
+		if c, h := strings.Index(sec, "Drift on churn income"), strings.Index(sec, "p99 latency above 200 ms"); c < 0 || h < 0 || c > h {
+			t.Errorf("overview alerts not most severe first (critical at %d, high at %d)", c, h)
+		}
+
 		// The SVG has one point per bucket, whatever the bucket width.
 		for bucket, want := range map[string]int{"1h": s.metricBuckets, "1d": 1, "5m": 6} {
 			_, body := e.get(t, "/ui/metrics?metric=accuracy&range=24h&bucket="+bucket)
@@ -76,7 +84,7 @@ func TestPagesRender(t *testing.T) {
 			}
 		}
 		// Filtering by a model without points shows the empty state.
-		_, body := e.get(t, "/ui/metrics?metric=accuracy&model_id="+id(s.churnV2.ID))
+		_, body = e.get(t, "/ui/metrics?metric=accuracy&model_id="+id(s.churnV2.ID))
 		contains(t, "metrics of churn v2", body, "No point of <code>accuracy</code> in this range for this model version")
 
 		code, body := e.get(t, "/static/style.css")
