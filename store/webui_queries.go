@@ -147,10 +147,19 @@ type PredictionStats struct {
 	Correct    int64 // labelled predictions equal to their ground truth
 }
 
-const predictionStatsColumns = `p.model_id, m.model_name, m.version, count(*), avg(p.latency_ms),
-	min(p.latency_ms), max(p.latency_ms),
-	coalesce(sum(CASE WHEN p.actual IS NOT NULL THEN 1 ELSE 0 END), 0),
-	coalesce(sum(CASE WHEN p.actual = p.prediction THEN 1 ELSE 0 END), 0)`
+// predictionStatsSQL aggregates the predictions selected by where (on
+// alias p) per model version first, then names the versions: the join runs
+// once per version, not once per prediction.
+func predictionStatsSQL(where string) string {
+	return `SELECT s.model_id, m.model_name, m.version, s.n, s.avg_latency, s.min_latency, s.max_latency,
+		s.labelled, s.correct
+	FROM (SELECT p.model_id, count(*) AS n, avg(p.latency_ms) AS avg_latency, min(p.latency_ms) AS min_latency,
+			max(p.latency_ms) AS max_latency,
+			coalesce(sum(CASE WHEN p.actual IS NOT NULL THEN 1 ELSE 0 END), 0) AS labelled,
+			coalesce(sum(CASE WHEN p.actual = p.prediction THEN 1 ELSE 0 END), 0) AS correct
+		FROM predictions p` + where + ` GROUP BY p.model_id) s
+	JOIN model_versions m ON m.id = s.model_id`
+}
 
 func scanPredictionStats(sc scanner) (PredictionStats, error) {
 	var (
@@ -168,11 +177,8 @@ func (s *Store) PredictionStatsByModel(ctx context.Context, since time.Time, lim
 	if limit <= 0 || limit > MaxLimit {
 		return nil, mlops.Invalid("limit", "must be between 1 and %d, got %d", MaxLimit, limit)
 	}
-	rows, err := s.reader().QueryContext(ctx, `SELECT `+predictionStatsColumns+`
-		FROM predictions p JOIN model_versions m ON m.id = p.model_id
-		WHERE p.created_at >= $1
-		GROUP BY p.model_id, m.model_name, m.version
-		ORDER BY count(*) DESC, p.model_id LIMIT $2`, since.UTC(), limit)
+	rows, err := s.reader().QueryContext(ctx, predictionStatsSQL(` WHERE p.created_at >= $1`)+`
+		ORDER BY s.n DESC, s.model_id LIMIT $2`, since.UTC(), limit)
 	return collect(rows, err, scanPredictionStats)
 }
 
@@ -184,9 +190,7 @@ func (s *Store) PredictionStatsFor(ctx context.Context, modelID int64, since tim
 	if !since.IsZero() {
 		q.add("p.created_at >= ?", since.UTC())
 	}
-	rows, err := s.reader().QueryContext(ctx, `SELECT `+predictionStatsColumns+`
-		FROM predictions p JOIN model_versions m ON m.id = p.model_id`+q.sql()+`
-		GROUP BY p.model_id, m.model_name, m.version`, q.args...)
+	rows, err := s.reader().QueryContext(ctx, predictionStatsSQL(q.sql()), q.args...)
 	items, err := collect(rows, err, scanPredictionStats)
 	if err != nil {
 		return PredictionStats{}, err
