@@ -187,6 +187,13 @@ func browseOverview(b *tab, _ *env) {
 			b.do("load "+path, chromedp.Navigate(b.base+path), chromedp.WaitVisible(chromedp.CSS("main h1")))
 			b.snap(name)
 		}
+		// The layout from a phone to a wide screen.
+		for _, w := range []int64{420, 1920} {
+			b.do(fmt.Sprintf("overview at %d px", w), chromedp.EmulateViewport(w, 900), chromedp.Navigate(b.base+"/"),
+				chromedp.WaitVisible(chromedp.CSS("main h1")))
+			b.snap(fmt.Sprintf("overview-%d", w))
+		}
+		b.do("reset the viewport", chromedp.ResetViewport())
 	}
 }
 

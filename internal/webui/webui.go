@@ -41,6 +41,10 @@ type Options struct {
 	// Now is the clock used for relative ages and time windows ("last
 	// 24 h"). Default time.Now.
 	Now func() time.Time
+	// TrustedOrigins are other origins ("https://admin.example.com") whose
+	// pages may post the UI's forms, such as a proxy's public address.
+	// Default: same origin only.
+	TrustedOrigins []string
 }
 
 // Page sizes: no page loads unbounded rows.
@@ -107,6 +111,11 @@ func New(st *store.Store, opts Options) (http.Handler, error) {
 	}))
 
 	cop := http.NewCrossOriginProtection()
+	for _, o := range opts.TrustedOrigins {
+		if err := cop.AddTrustedOrigin(o); err != nil {
+			return nil, fmt.Errorf("webui: trusted origin %q: %w (use scheme://host[:port], as in https://admin.example.com)", o, err)
+		}
+	}
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, httpErr(http.StatusForbidden,
 			"This form was submitted from another site and was refused (cross-site request forgery protection). Open the page at %s and submit it from there.", r.Host))

@@ -420,3 +420,34 @@ func TestAge(t *testing.T) {
 	// Seeded at 09:30, the clock reads 13:00.
 	contains(t, "ages", body, `<time datetime="2026-11-20T09:30:00Z"`, "3 h ago")
 }
+
+func TestTrustedOrigin(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, store.SQLite, true)
+	if _, err := webui.New(e.st, webui.Options{TrustedOrigins: []string{"not an origin"}}); err == nil {
+		t.Error("New accepted a malformed trusted origin")
+	}
+	h, err := webui.New(e.st, webui.Options{Now: e.clk.Now, TrustedOrigins: []string{"https://admin.example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(origin string) int {
+		req := httptest.NewRequest(http.MethodPost, "/approvals/decide",
+			strings.NewReader(url.Values{"action_id": {"act-scale-2"}, "decision": {"approve"}, "reviewer": {"kim"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		req.Header.Set("Origin", origin)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	if code := post("https://evil.example"); code != http.StatusForbidden {
+		t.Errorf("untrusted origin: %d, want 403", code)
+	}
+	if code := post("https://admin.example.com"); code != http.StatusSeeOther {
+		t.Errorf("trusted origin: %d, want 303", code)
+	}
+	if a, _ := e.st.ActionGet(context.Background(), "act-scale-2"); a.Status != mlops.ActionApproved {
+		t.Errorf("the trusted post did not approve: %s", a.Status)
+	}
+}
