@@ -3,6 +3,9 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -239,5 +242,49 @@ func must1(t *testing.T) func(any, error) {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestPerformancePercentilesAgree logs the same random latencies (with
+// ties) on both engines for sizes where p*n is and is not an integer, and
+// checks both engines' percentiles against a nearest-rank computed here.
+func TestPerformancePercentilesAgree(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 19, 20, 21, 99, 100, 101, 257} {
+		rng := rand.New(rand.NewPCG(uint64(n), 7))
+		lat := make([]float64, n)
+		hour := make([]int, n)
+		for i := range lat {
+			lat[i] = float64(rng.IntN(50)) + float64(rng.IntN(4))/4 // ties on purpose
+			hour[i] = rng.IntN(3)
+		}
+		want := func(vals []float64, p int) float64 {
+			v := slices.Clone(vals)
+			slices.Sort(v)
+			return v[(p*len(v)+99)/100-1]
+		}
+		perHour := map[int][]float64{}
+		for i := range lat {
+			perHour[hour[i]] = append(perHour[hour[i]], lat[i])
+		}
+		loopEach(t, func(t *testing.T, s *store.Store, c *loopClock) {
+			m := loopModel(t, s, "p", "v1")
+			for i := range lat {
+				c.Set(loopT0.Add(time.Duration(hour[i])*time.Hour + time.Duration(i)*time.Second))
+				loopPredict(t, s, m.ID, 0, nil, &lat[i], "")
+			}
+			rep, err := s.PerformanceReport(context.Background(), m.ID, store.PerformanceOptions{Since: loopT0, Until: loopT0.Add(3 * time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range []int{50, 95, 99} {
+				got := map[int]*float64{50: rep.Total.LatencyP50MS, 95: rep.Total.LatencyP95MS, 99: rep.Total.LatencyP99MS}[p]
+				loopNear(t, fmt.Sprintf("n=%d total p%d", n, p), got, want(lat, p))
+				for _, b := range rep.Buckets {
+					h := int(b.BucketStart.Sub(loopT0) / time.Hour)
+					got := map[int]*float64{50: b.LatencyP50MS, 95: b.LatencyP95MS, 99: b.LatencyP99MS}[p]
+					loopNear(t, fmt.Sprintf("n=%d hour %d p%d", n, h, p), got, want(perHour[h], p))
+				}
+			}
+		})
 	}
 }
