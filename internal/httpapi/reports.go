@@ -21,6 +21,13 @@ type performanceIn struct {
 	PositiveClass int64  `query:"positive_class" default:"1" doc:"The class counted as positive for precision, recall and F1."`
 }
 
+type activePerformanceIn struct {
+	ModelName     string `query:"model_name" required:"true" doc:"The model whose active version to report on."`
+	Bucket        string `query:"bucket" enum:"1m,5m,1h,1d" default:"1d" doc:"Bucket width."`
+	Days          int    `query:"days" minimum:"0" maximum:"36500" default:"0" doc:"How many days back; 0 (the default) means the active version's whole lifetime."`
+	PositiveClass int64  `query:"positive_class" default:"1" doc:"The class counted as positive for precision, recall and F1."`
+}
+
 type reportDaysIn struct {
 	Days int `query:"days" minimum:"0" maximum:"36500" default:"30" doc:"How many days back."`
 }
@@ -141,6 +148,17 @@ func registerReports(api huma.API, s *Server) {
 			o.Since = days(in.Days)
 		}
 		return ok(s.st.PerformanceReport(ctx, in.ID, o))
+	})
+	handle(api, s, huma.Operation{
+		OperationID: "report-active-model-performance", Method: http.MethodGet, Path: "/api/v1/reports/models/active/performance",
+		Tags: reports, Summary: "Realized performance of the active version of a model, by default over its lifetime",
+		Errors: []int{http.StatusNotFound},
+	}, func(ctx context.Context, in *activePerformanceIn) (*body[store.PerformanceReport], error) {
+		o := store.PerformanceOptions{Bucket: store.Bucket(in.Bucket), PositiveClass: &in.PositiveClass}
+		if in.Days > 0 {
+			o.Since = days(in.Days)
+		}
+		return ok(s.st.PerformanceReportActive(ctx, in.ModelName, o))
 	})
 	handle(api, s, huma.Operation{
 		OperationID: "report-alerts", Method: http.MethodGet, Path: "/api/v1/reports/alerts", Tags: reports,

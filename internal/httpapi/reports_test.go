@@ -91,6 +91,12 @@ func TestReportRoutes(t *testing.T) {
 		problem(t, c.do("GET", fmt.Sprintf("/api/v1/reports/models/%d/performance?bucket=7m", m), nil), 422, "query.bucket")
 		problem(t, c.do("GET", fmt.Sprintf("/api/v1/reports/models/%d/performance?days=-1", m), nil), 422, "query.days")
 		problem(t, c.do("GET", "/api/v1/reports/models/99999/performance", nil), 404)
+		problem(t, c.do("GET", "/api/v1/reports/models/active/performance?model_name=churn", nil), 404)
+		c.must(200, "POST", fmt.Sprintf("/api/v1/models/%d/activate", m), nil)
+		life := c.must(200, "GET", "/api/v1/reports/models/active/performance?model_name=churn", nil)
+		if life["model_id"] != float64(m) || life["bucket"] != "1d" || life["total"].(map[string]any)["predictions"] != 6.0 {
+			t.Errorf("active lifetime report = %v", life)
+		}
 
 		c.must(201, "POST", "/api/v1/alerts", map[string]any{"alert_type": "drift", "severity": "high", "title": "t"})
 		ar := c.must(200, "GET", "/api/v1/reports/alerts?days=30", nil)
