@@ -80,6 +80,12 @@ func classify(err error) error {
 	return err
 }
 
+// isSQLiteBusy reports whether err is SQLite's SQLITE_BUSY (any extended code).
+func isSQLiteBusy(err error) bool {
+	var sqErr *sqlite.Error
+	return errors.As(err, &sqErr) && sqErr.Code()&0xff == sqlite3.SQLITE_BUSY
+}
+
 // isClosedConn recognises pgx's "conn closed" errors, which carry no code.
 func isClosedConn(err error) bool {
 	var pgc interface{ SafeToRetry() bool }

@@ -85,11 +85,29 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Ping(ctx); err != nil {
+	if err := s.pingOpen(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("connect to %s: %w", t.Redacted, err)
 	}
 	return s, nil
+}
+
+// pingOpen is Ping for Open. When several processes open a new SQLite file
+// at once, the switch to WAL fails with SQLITE_BUSY without waiting for
+// busy_timeout; Open retries that for up to 10 s instead of failing.
+func (s *Store) pingOpen(ctx context.Context) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := s.rdb.PingContext(ctx)
+		if err == nil || !isSQLiteBusy(err) || time.Now().After(deadline) {
+			return classify(err)
+		}
+		select {
+		case <-ctx.Done():
+			return classify(err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 func (s *Store) openSQLite(opts Options) error {
