@@ -21,6 +21,7 @@ import (
 // 0: demote and promote commit together) and no call fails, which on
 // PostgreSQL means no deadlock.
 func TestActivateConcurrently(t *testing.T) {
+	t.Parallel()
 	const workers, total, versions = 16, 300, 8
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
@@ -120,6 +121,7 @@ func TestActivateConcurrently(t *testing.T) {
 // ErrInvalidTransition naming the winner's state, and the stored action
 // matches the winner. Then two users racing to resolve one alert: one wins.
 func TestReviewRace(t *testing.T) {
+	t.Parallel()
 	const trials = 100
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()

@@ -15,6 +15,7 @@ import (
 // else approved), the pending queue (oldest first), approve/reject with
 // reviewed_*, and executed/failed with executed_at and execution_result.
 func TestActionWorkflow(t *testing.T) {
+	t.Parallel()
 	eachClock(t, func(t *testing.T, s *store.Store, c *clock) {
 		ctx := t.Context()
 		a1 := mustAction(t, s, "act-1")
@@ -126,6 +127,7 @@ func actionIDs(items []mlops.AgentAction) []string {
 // succeed; every other one returns an error matching
 // mlops.ErrInvalidTransition, reports the state found, and changes nothing.
 func TestActionTransitionsRefused(t *testing.T) {
+	t.Parallel()
 	eachClock(t, func(t *testing.T, s *store.Store, c *clock) {
 		ctx := t.Context()
 		ops := map[mlops.ActionStatus]func(id string) (mlops.AgentAction, error){

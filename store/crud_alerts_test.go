@@ -15,6 +15,7 @@ import (
 // and the refused transitions: acknowledging an acknowledged or resolved
 // alert and resolving a resolved one are errors that change nothing.
 func TestAlertWorkflow(t *testing.T) {
+	t.Parallel()
 	eachClock(t, func(t *testing.T, s *store.Store, c *clock) {
 		ctx := t.Context()
 		a1 := mustAlert(t, s, "first")

@@ -13,6 +13,7 @@ import (
 // get_latest_drift_report per model and for any model, and the history by
 // days.
 func TestDriftReportCRUD(t *testing.T) {
+	t.Parallel()
 	eachClock(t, func(t *testing.T, s *store.Store, c *clock) {
 		ctx := t.Context()
 		m := mustModel(t, s, "churn", "v1")

@@ -14,6 +14,7 @@ import (
 // TestMetricSeries checks create/get and get_metrics_timeseries: oldest
 // first, the days window (Since), Until, and the optional model filter.
 func TestMetricSeries(t *testing.T) {
+	t.Parallel()
 	eachClock(t, func(t *testing.T, s *store.Store, c *clock) {
 		ctx := t.Context()
 		m1 := mustModel(t, s, "churn", "v1")
@@ -104,6 +105,7 @@ func TestMetricSeries(t *testing.T) {
 // against hand-computed values, including points on and just before
 // bucket edges, and the model filter.
 func TestMetricBuckets(t *testing.T) {
+	t.Parallel()
 	eachClock(t, func(t *testing.T, s *store.Store, c *clock) {
 		ctx := t.Context()
 		m1 := mustModel(t, s, "churn", "v1")

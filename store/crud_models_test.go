@@ -12,6 +12,7 @@ import (
 // TestModelVersionList checks the filters (name, status, limit) and the
 // newest-first order.
 func TestModelVersionList(t *testing.T) {
+	t.Parallel()
 	eachClock(t, func(t *testing.T, s *store.Store, c *clock) {
 		ctx := t.Context()
 		var ids []int64
@@ -67,6 +68,7 @@ func TestModelVersionList(t *testing.T) {
 // the active version changes nothing; get_active_model by name and without
 // a name (the most recently activated of any model).
 func TestModelVersionActivate(t *testing.T) {
+	t.Parallel()
 	eachClock(t, func(t *testing.T, s *store.Store, c *clock) {
 		ctx := t.Context()
 		v1 := mustModel(t, s, "churn", "v1")

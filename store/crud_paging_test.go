@@ -78,6 +78,7 @@ func rows[T any](items []T, key func(T) row) []row {
 // come exactly once, in strict (created_at, id) descending order, and none
 // of the rows inserted meanwhile may shift into a later page.
 func TestKeysetPaging(t *testing.T) {
+	t.Parallel()
 	const n, limit = 250, 40
 	for _, pg := range pagers() {
 		t.Run(pg.kind, func(t *testing.T) {
@@ -146,6 +147,7 @@ func TestKeysetPaging(t *testing.T) {
 // TestPageLimits checks the default and maximum page size and that a
 // cursor this service did not issue is refused.
 func TestPageLimits(t *testing.T) {
+	t.Parallel()
 	eachClock(t, func(t *testing.T, s *store.Store, c *clock) {
 		for i := 0; i < store.DefaultLimit+5; i++ {
 			mustAlert(t, s, fmt.Sprintf("a%d", i))

@@ -15,6 +15,7 @@ import (
 // TestPredictionCRUD checks create/get, the seed's get_recent_predictions
 // (by hours, newest first, one model only) and update_prediction_actual.
 func TestPredictionCRUD(t *testing.T) {
+	t.Parallel()
 	eachClock(t, func(t *testing.T, s *store.Store, c *clock) {
 		ctx := t.Context()
 		m := mustModel(t, s, "churn", "v1")
@@ -103,6 +104,7 @@ func TestPredictionCRUD(t *testing.T) {
 // TestPredictionCreateBatch checks that a batch is stored in order with
 // ids in input order.
 func TestPredictionCreateBatch(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		m := mustModel(t, s, "churn", "v1")

@@ -79,6 +79,7 @@ func allVersions(m *store.Migrator) []int64 {
 // database of each engine, checking the tables, the version, Pending and
 // Check at each step.
 func TestMigrateUpDownUp(t *testing.T) {
+	t.Parallel()
 	for _, engine := range storetest.Engines {
 		t.Run(string(engine), func(t *testing.T) {
 			ctx := t.Context()
@@ -168,6 +169,7 @@ func TestMigrateUpDownUp(t *testing.T) {
 // TestMigrateCheck checks that Check finds a column added by hand and an
 // index dropped by hand, and that Pending is true after a one-step Down.
 func TestMigrateCheck(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		m := migrator(t, s)
@@ -260,6 +262,7 @@ var appliedLine = regexp.MustCompile(`applied=\[([0-9 ]*)\]`)
 // database at the same moment: both exit 0, every migration is applied
 // exactly once between them, and the database ends at the latest version.
 func TestMigrateTwoProcesses(t *testing.T) {
+	t.Parallel()
 	for _, engine := range storetest.Engines {
 		t.Run(string(engine), func(t *testing.T) {
 			url := storetest.URL(t, engine)

@@ -15,6 +15,7 @@ import (
 // only resolved alerts and only decided (rejected, executed, failed)
 // actions are pruned.
 func TestPrune(t *testing.T) {
+	t.Parallel()
 	eachClock(t, func(t *testing.T, s *store.Store, c *clock) {
 		ctx := t.Context()
 		old, cutoff := base.Add(-10*24*time.Hour), base.Add(-24*time.Hour)

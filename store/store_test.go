@@ -13,6 +13,7 @@ import (
 // TestCreateModelVersion is the twin of the seed's test_create_model_version:
 // the new version has an id and keeps its name.
 func TestCreateModelVersion(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		m, err := s.ModelVersionCreate(t.Context(), mlops.NewModelVersion{
 			ModelName:       "test_model",
@@ -40,6 +41,7 @@ func TestCreateModelVersion(t *testing.T) {
 // TestModelVersionRoundTrip checks that every field survives a round trip
 // and that the defaults (status training, inactive) apply.
 func TestModelVersionRoundTrip(t *testing.T) {
+	t.Parallel()
 	eachClock(t, func(t *testing.T, s *store.Store, c *clock) {
 		in := newModel("churn", "v1")
 		in.Metrics = mlops.Metrics{Accuracy: ptr(0.91), F1Score: ptr(0.8), Precision: ptr(0.7), Recall: ptr(0.6), ROCAUC: ptr(1.0)}
@@ -85,6 +87,7 @@ func TestModelVersionRoundTrip(t *testing.T) {
 // TestConflicts checks the unique constraints: (model_name, version) and
 // action_id.
 func TestConflicts(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		mustModel(t, s, "churn", "v1")
 		_, err := s.ModelVersionCreate(t.Context(), newModel("churn", "v1"))
@@ -104,6 +107,7 @@ func TestConflicts(t *testing.T) {
 
 // TestNotFound checks that every lookup of a missing record is ErrNotFound.
 func TestNotFound(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		calls := map[string]func() error{
@@ -144,6 +148,7 @@ func TestNotFound(t *testing.T) {
 // when fn returns nil, roll back when it returns an error or panics, and
 // writes visible inside the transaction before the commit.
 func TestInTx(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		var id int64

@@ -211,6 +211,7 @@ func badInputs() []badInput {
 // stored. Batches are all or nothing: one bad item names its index and
 // nothing of the batch is stored.
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		f := fixture{s: s, model: mustModel(t, s, "churn", "v1").ID}
 		mustPrediction(t, s, f.model)
@@ -242,6 +243,7 @@ func TestBadInput(t *testing.T) {
 // result, user and notes: the error names the field and the record is
 // unchanged.
 func TestBadTransitionInput(t *testing.T) {
+	t.Parallel()
 	eachClock(t, func(t *testing.T, s *store.Store, c *clock) {
 		ctx := t.Context()
 		mustAction(t, s, "pending")
@@ -290,6 +292,7 @@ func TestBadTransitionInput(t *testing.T) {
 // TestBadQuery checks that list filters with unknown values are
 // validation errors naming the parameter.
 func TestBadQuery(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		_, _, err := s.ModelVersionList(ctx, store.ModelVersionFilter{Status: "deployed"})
@@ -311,6 +314,7 @@ func TestBadQuery(t *testing.T) {
 // database itself refuses a second active version of a model, an
 // out-of-range probability, an unknown status and a dangling model_id.
 func TestDatabaseConstraints(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		db := s.DB()
