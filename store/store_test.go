@@ -3,6 +3,8 @@ package store_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/mlopsdev/mlops"
@@ -233,4 +235,37 @@ func equalCounts(a, b map[string]int64) bool {
 		}
 	}
 	return true
+}
+
+// recordTB records Fatalf and Skipf instead of stopping the test.
+type recordTB struct {
+	testing.TB
+	fatal, skip string
+}
+
+func (r *recordTB) Fatalf(format string, args ...any) { r.fatal = fmt.Sprintf(format, args...) }
+func (r *recordTB) Skipf(format string, args ...any)  { r.skip = fmt.Sprintf(format, args...) }
+
+// TestPostgresHalfInCI checks the rule of the suite: without
+// MLOPS_TEST_DATABASE_URL the PostgreSQL half skips locally but fails
+// under CI=true.
+func TestPostgresHalfInCI(t *testing.T) {
+	t.Setenv(storetest.EnvURL, "")
+	t.Setenv("CI", "")
+	local := &recordTB{TB: t}
+	storetest.PostgresURL(local)
+	if local.fatal != "" || local.skip == "" {
+		t.Fatalf("locally: fatal %q skip %q, want a skip", local.fatal, local.skip)
+	}
+	t.Setenv("CI", "true")
+	ci := &recordTB{TB: t}
+	storetest.PostgresURL(ci)
+	if ci.fatal == "" || !strings.Contains(ci.fatal, storetest.EnvURL) {
+		t.Fatalf("under CI=true: fatal %q, want a failure naming %s", ci.fatal, storetest.EnvURL)
+	}
+	t.Setenv(storetest.EnvURL, "postgres://u@localhost/db")
+	set := &recordTB{TB: t}
+	if got := storetest.PostgresURL(set); got != "postgres://u@localhost/db" || set.fatal != "" || set.skip != "" {
+		t.Fatalf("with the variable set: %q, fatal %q, skip %q", got, set.fatal, set.skip)
+	}
 }
