@@ -399,7 +399,7 @@ func (g *Ingester) insertPostgres(ctx context.Context, live []*ingestReq, now ti
 	}
 	rows, err := g.s.writer().QueryContext(ctx, `
 		WITH input AS (
-			SELECT nextval(pg_get_serial_sequence('predictions', 'id')) AS id, t.*
+			SELECT nextval((SELECT pg_get_serial_sequence('predictions', 'id'))::regclass) AS id, t.*
 			FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::float8[], $5::float8[], $6::bigint[])
 				WITH ORDINALITY AS t(model_id, features, prediction, probability, latency_ms, actual, ord)
 		), ins AS (

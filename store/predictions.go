@@ -171,7 +171,7 @@ func (s *Store) copyPredictions(ctx context.Context, in []mlops.NewPrediction, i
 // reserveIDs fills ids with fresh values of table's id sequence.
 func (s *Store) reserveIDs(ctx context.Context, table string, ids []int64) error {
 	rows, err := s.writer().QueryContext(ctx,
-		`SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)`, table, len(ids))
+		`SELECT nextval((SELECT pg_get_serial_sequence($1, 'id'))::regclass) FROM generate_series(1, $2)`, table, len(ids))
 	got, err := collect(rows, err, func(sc scanner) (int64, error) {
 		var id int64
 		return id, sc.Scan(&id)
