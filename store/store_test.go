@@ -1,11 +1,15 @@
 package store_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/mlopsdev/mlops"
 	"github.com/mlopsdev/mlops/store"
@@ -267,5 +271,69 @@ func TestPostgresHalfInCI(t *testing.T) {
 	set := &recordTB{TB: t}
 	if got := storetest.PostgresURL(set); got != "postgres://u@localhost/db" || set.fatal != "" || set.skip != "" {
 		t.Fatalf("with the variable set: %q, fatal %q, skip %q", got, set.fatal, set.skip)
+	}
+}
+
+// TestTimesUTCMicroseconds checks that both engines store the clock's
+// reading in UTC, truncated to microseconds, and give back the same instant.
+func TestTimesUTCMicroseconds(t *testing.T) {
+	t.Parallel()
+	eachClock(t, func(t *testing.T, s *store.Store, c *clock) {
+		at := time.Date(2026, 3, 1, 13, 0, 0, 123456789, time.FixedZone("CET", 3600))
+		want := time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC)
+		c.Set(at)
+		m := mustModel(t, s, "churn", "v1")
+		act, err := s.ModelVersionActivate(t.Context(), m.ID)
+		must(t, err)
+		got, err := s.ModelVersionGet(t.Context(), m.ID)
+		must(t, err)
+		for name, v := range map[string]time.Time{"created": m.CreatedAt, "activated": *act.ActivatedAt,
+			"stored created": got.CreatedAt, "stored activated": *got.ActivatedAt} {
+			if !v.Equal(want) || v.Location() != time.UTC {
+				t.Errorf("%s_at = %v, want %v in UTC", name, v, want)
+			}
+		}
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *syncBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// TestEcho checks DATABASE_ECHO: each statement is logged with its
+// duration, and argument values never are.
+func TestEcho(t *testing.T) {
+	t.Parallel()
+	for _, engine := range storetest.Engines {
+		t.Run(string(engine), func(t *testing.T) {
+			var buf syncBuffer
+			s := storetest.Open(t, engine, store.Options{Echo: true, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+			_, err := s.ModelVersionCreate(t.Context(), newModel("s3cr3t-model-name", "v-hidden"))
+			must(t, err)
+			_, _, err = s.ModelVersionList(t.Context(), store.ModelVersionFilter{ModelName: "s3cr3t-model-name"})
+			must(t, err)
+			out := buf.String()
+			if !strings.Contains(out, "INSERT INTO model_versions") || !strings.Contains(out, "FROM model_versions") ||
+				!strings.Contains(out, "duration=") {
+				t.Fatalf("echo output lacks the statements or durations:\n%s", out)
+			}
+			if strings.Contains(out, "s3cr3t") || strings.Contains(out, "v-hidden") {
+				t.Fatalf("echo output contains argument values:\n%s", out)
+			}
+		})
 	}
 }
