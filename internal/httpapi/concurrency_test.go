@@ -2,9 +2,14 @@ package httpapi_test
 
 import (
 	"fmt"
+	"net/http"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/mlopsdev/mlops/store/storetest"
 )
 
 // TestConcurrentActivation: 16 clients activate versions of one model while
@@ -133,4 +138,56 @@ func TestReviewRace(t *testing.T) {
 			}
 		}
 	})
+}
+
+// BenchmarkCreatePrediction measures POST /api/v1/predictions over real
+// HTTP with 16 concurrent clients (the seed's /predict logging path).
+//
+//	go test -run '^$' -bench CreatePrediction -benchtime 3000x ./internal/httpapi/
+func BenchmarkCreatePrediction(b *testing.B) {
+	for _, engine := range storetest.Engines {
+		b.Run(string(engine), func(b *testing.B) {
+			c := start(b, engine)
+			mid := c.model("bench", "1")
+			body := fmt.Sprintf(`{"model_id":%d,"features":{"age":42,"plan":"pro"},"prediction":1,"probability":0.87,"latency_ms":12.5}`, mid)
+			c.http.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
+			b.SetParallelism(16 / runtime.GOMAXPROCS(0))
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if r := c.do("POST", "/api/v1/predictions", body); r.status != 201 {
+						b.Errorf("%s", r)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+		})
+	}
+}
+
+// BenchmarkPredictionBatch measures POST /api/v1/predictions/batch with
+// 10,000 predictions per request.
+//
+//	go test -run '^$' -bench PredictionBatch -benchtime 5x ./internal/httpapi/
+func BenchmarkPredictionBatch(b *testing.B) {
+	for _, engine := range storetest.Engines {
+		b.Run(string(engine), func(b *testing.B) {
+			c := start(b, engine)
+			mid := c.model("bench", "1")
+			items := make([]string, 10000)
+			for i := range items {
+				items[i] = fmt.Sprintf(`{"model_id":%d,"features":{"age":%d,"plan":"pro"},"prediction":1,"probability":0.87,"latency_ms":12.5}`, mid, i)
+			}
+			body := []byte(`{"predictions":[` + strings.Join(items, ",") + `]}`)
+			b.SetBytes(int64(len(body)))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if r := c.do("POST", "/api/v1/predictions/batch", body); r.status != 201 {
+					b.Fatalf("%d", r.status)
+				}
+			}
+			b.ReportMetric(float64(b.N*len(items))/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
 }
