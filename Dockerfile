@@ -1,0 +1,27 @@
+# mlops: a small multi-stage build. Untested here (no Docker engine runs on
+# the build machines); see docs/notes/http-api.md.
+FROM golang:1.26-alpine AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+ARG COMMIT=unknown
+# Pure Go (modernc SQLite, pgx): a static binary without cgo.
+RUN CGO_ENABLED=0 go build -trimpath \
+      -ldflags "-s -w -X github.com/mlopsdev/mlops/internal/cli.Version=${VERSION} -X github.com/mlopsdev/mlops/internal/cli.Commit=${COMMIT}" \
+      -o /out/mlops ./cmd/mlops \
+ && mkdir -p /out/data
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/mlops /usr/local/bin/mlops
+# SQLite's home when DATABASE_URL is not set; mount a volume to keep it.
+COPY --from=build --chown=65532:65532 /out/data /data
+WORKDIR /data
+ENV MLOPS_ADDR=0.0.0.0:8080 \
+    DATABASE_URL=sqlite:////data/mlops.db
+EXPOSE 8080
+VOLUME ["/data"]
+USER nonroot
+ENTRYPOINT ["/usr/local/bin/mlops"]
+CMD ["serve"]
