@@ -227,6 +227,44 @@ func TestIngesterOverloaded(t *testing.T) {
 	}
 }
 
+// TestIngesterCallerGivesUp: a caller whose context ends while its row
+// waits is answered with ctx's error at once, and the row is not written.
+func TestIngesterCallerGivesUp(t *testing.T) {
+	for _, engine := range storetest.Engines {
+		t.Run(string(engine), func(t *testing.T) {
+			ctx := t.Context()
+			url := storetest.URL(t, engine)
+			s := storetest.OpenURL(t, url, store.Options{})
+			model := mustModel(t, s, "churn", "v1")
+			release := blockPredictionWrites(t, s, url)
+			g := store.NewIngester(s, store.IngesterOptions{MaxBatch: 1, Writers: 1})
+
+			first := make(chan error, 1)
+			go func() {
+				_, err := g.Log(ctx, mlops.NewPrediction{ModelID: model.ID, Prediction: 1})
+				first <- err
+			}()
+			waitFor(t, func() bool { return g.Stats().Accepted == 1 })
+			// Batches hold one row, so this one waits behind the first.
+			ctx2, cancel := context.WithCancel(ctx)
+			second := make(chan error, 1)
+			go func() {
+				_, err := g.Log(ctx2, mlops.NewPrediction{ModelID: model.ID, Prediction: 2})
+				second <- err
+			}()
+			waitFor(t, func() bool { return g.Stats().Accepted == 2 })
+			cancel()
+			wantIs(t, receive(t, second), context.Canceled)
+			release()
+			must(t, receive(t, first))
+			must(t, g.Close(ctx))
+			if c := count(t, s, "predictions"); c != 1 {
+				t.Fatalf("%d rows stored, want only the first", c)
+			}
+		})
+	}
+}
+
 // TestIngesterBatchFailure: a row that passes the checks before batching
 // but is refused by the database fails alone; the rest of its batch is
 // stored. The model version is deleted behind the ingester's back, so its
