@@ -272,6 +272,14 @@ func TestServeLogs(t *testing.T) {
 	}
 	s.get(t, "/api/v1/models/77")
 	s.get(t, "/readyz")
+	ui, err := http.Get(s.base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ui.Body.Close()
+	if ui.StatusCode != 200 || !strings.HasPrefix(ui.Header.Get("Content-Type"), "text/html") {
+		t.Errorf("GET / (the admin UI): %d %s", ui.StatusCode, ui.Header.Get("Content-Type"))
+	}
 	if code := s.stop(); code != 0 {
 		t.Fatalf("exit %d", code)
 	}

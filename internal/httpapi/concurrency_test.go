@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/mlopsdev/mlops/store"
 	"github.com/mlopsdev/mlops/store/storetest"
 )
 
@@ -188,6 +189,53 @@ func BenchmarkPredictionBatch(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.N*len(items))/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
+
+// TestPoolSizeOne: with DATABASE_POOL_SIZE=1 concurrent requests of every
+// kind (writes, transactions, lists, a streamed series) are all served.
+func TestPoolSizeOne(t *testing.T) {
+	for _, engine := range storetest.Engines {
+		t.Run(string(engine), func(t *testing.T) {
+			c := serve(t, storetest.Open(t, engine, store.Options{PoolSize: 1}))
+			mid := c.model("one", "1")
+			c.must(201, "POST", "/api/v1/metrics/batch", map[string]any{"metrics": []any{
+				map[string]any{"metric_name": "lat", "metric_value": 1}, map[string]any{"metric_name": "lat", "metric_value": 2}}})
+			var wg sync.WaitGroup
+			errs := make(chan string, 64)
+			for w := 0; w < 16; w++ {
+				wg.Add(1)
+				go func(w int) {
+					defer wg.Done()
+					tc := *c
+					reqs := []struct {
+						method, path string
+						body         any
+						want         int
+					}{
+						{"POST", "/api/v1/predictions", map[string]any{"model_id": mid, "prediction": 1}, 201},
+						{"POST", "/api/v1/predictions/batch", map[string]any{"predictions": []any{map[string]any{"model_id": mid, "prediction": 0}}}, 201},
+						{"POST", fmt.Sprintf("/api/v1/models/%d/activate", mid), nil, 200},
+						{"GET", "/api/v1/models", nil, 200},
+						{"GET", "/api/v1/metrics/lat", nil, 200},
+						{"POST", "/api/v1/actions", map[string]any{"action_id": fmt.Sprint("p1-", w), "action_type": "t", "risk_level": "low"}, 201},
+						{"POST", fmt.Sprintf("/api/v1/actions/p1-%d/approve", w), map[string]any{"reviewer": "r"}, 200},
+						{"POST", fmt.Sprintf("/api/v1/actions/p1-%d/approve", w), map[string]any{"reviewer": "r"}, 409},
+						{"GET", "/readyz", nil, 200},
+					}
+					for _, r := range reqs {
+						if res := tc.do(r.method, r.path, r.body); res.status != r.want {
+							errs <- fmt.Sprintf("%s %s: %s, want %d", r.method, r.path, res, r.want)
+						}
+					}
+				}(w)
+			}
+			wg.Wait()
+			close(errs)
+			for e := range errs {
+				t.Error(e)
+			}
 		})
 	}
 }
