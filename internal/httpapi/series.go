@@ -38,7 +38,7 @@ type MetricBatch struct {
 // {bucket_start, count, avg, min, max}; oldest first either way.
 type MetricSeries struct {
 	MetricName string  `json:"metric_name"`
-	Bucket     *string `json:"bucket" enum:"1m,5m,1h,1d" doc:"The bucket width asked for; null for raw points."`
+	Bucket     *string `json:"bucket" doc:"The bucket width asked for (1m, 5m, 1h or 1d); null for raw points."`
 	Points     []any   `json:"points" nullable:"false"`
 }
 
