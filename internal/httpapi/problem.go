@@ -89,9 +89,13 @@ func tidyProblem(_ huma.Context, _ string, v any) (any, error) {
 		} else if d.Message == validation.MsgUnexpectedProperty {
 			d.Message = fmt.Sprintf("unknown field %q: remove it (see /openapi.json for the accepted fields)", lastSegment(d.Location))
 		}
-		switch d.Value.(type) {
+		switch v := d.Value.(type) {
 		case map[string]any, []any:
 			d.Value = nil
+		case string:
+			if len(v) > 200 {
+				d.Value = v[:200] + "..."
+			}
 		}
 		if d.Location == "body" {
 			d.Value = nil // the whole request body
