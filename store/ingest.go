@@ -291,6 +291,15 @@ func (g *Ingester) flush(batch []*ingestReq) {
 		return
 	}
 	g.stats.batches.Add(1)
+	if len(live) == 1 {
+		// Nothing to group: a plain autocommitted insert is the cheapest.
+		p, err := g.s.PredictionCreate(ctx, live[0].in)
+		if err == nil {
+			g.stats.rows.Add(1)
+		}
+		live[0].res <- ingestRes{p: p, err: err}
+		return
+	}
 	now := g.s.Now()
 	var (
 		n   int
