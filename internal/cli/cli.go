@@ -57,6 +57,8 @@ var commands = map[string]command{
 	"migrate history":   {runHistory, "migrate history                           list revisions, marking the applied ones"},
 	"migrate create":    {runCreate, "migrate create \"message\" [--dir DIR]     write a new empty migration for each engine"},
 	"migrate check":     {runCheck, "migrate check                             fail when the schema drifted or migrations are pending"},
+	"drift check":       {runDriftCheck, "drift check --model-id N [--json] [...]    compare a model's recent predictions with a reference window (PSI, KS)"},
+	"rules run":         {runRulesRun, "rules run                                 run the drift and performance rules once"},
 	"prune":             {runPrune, "prune --older-than 90d [--what predictions,metrics] [--batch N]   delete old rows"},
 	"version":           {runVersion, "version                                   print version, commit and Go version"},
 }
