@@ -138,8 +138,8 @@ func NewIngester(s *Store, opts IngesterOptions) *Ingester {
 }
 
 // Log validates in and stores it in the next batch. It returns the stored
-// prediction (Features as given, "{}" when empty) once the batch holding
-// it has committed. Errors: a ValidationError for bad input or an unknown
+// prediction once the batch holding it has committed (Features as given,
+// "{}" when empty; PostgreSQL may store jsonb in a normalised form). Errors: a ValidationError for bad input or an unknown
 // model_id (that row only); ErrOverloaded when the queue stays full;
 // ErrIngesterClosed after Close. If ctx ends after the row was queued, Log
 // returns ctx's error and the row may still be committed.
