@@ -108,6 +108,8 @@ func tidyProblem(_ huma.Context, _ string, v any) (any, error) {
 		em.Detail = "the request body is not valid JSON: " + details[0].Message
 	case em.Status == http.StatusUnprocessableEntity && len(details) > 0 && em.Detail == "validation failed":
 		em.Detail = summarize(details)
+	case em.Status == http.StatusUnsupportedMediaType:
+		em.Detail = "the request body must be JSON (Content-Type: application/json)"
 	case em.Status == http.StatusRequestEntityTooLarge:
 		em.Detail = strings.Replace(em.Detail, "request body is too large limit=", "the request body exceeds the limit of ", 1)
 	}
