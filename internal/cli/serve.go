@@ -89,6 +89,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	go func() { served <- srv.Serve(ln) }()
 	select {
 	case err := <-served:
+		_ = api.Close(context.WithoutCancel(ctx))
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -99,6 +100,9 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	if err := srv.Shutdown(sctx); err != nil {
 		_ = srv.Close()
 		e.Logger.Warn("requests still running after the drain timeout were cut off", "error", err.Error())
+	}
+	if err := api.Close(sctx); err != nil {
+		e.Logger.Warn("prediction writer did not finish", "error", err.Error())
 	}
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -59,7 +60,12 @@ func serve(t testing.TB, st *store.Store) *client {
 		t.Fatalf("httpapi.New: %v", err)
 	}
 	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
+	t.Cleanup(func() {
+		ts.Close()
+		if err := srv.Close(context.Background()); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
 	return &client{t: t, base: ts.URL, st: st, logs: logs, http: &http.Client{Timeout: 60 * time.Second}}
 }
 

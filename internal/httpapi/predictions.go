@@ -68,7 +68,9 @@ func registerPredictions(api huma.API, s *Server) {
 		OperationID: "create-prediction", Method: http.MethodPost, Path: "/api/v1/predictions", Tags: tags,
 		Summary: "Log a prediction", DefaultStatus: http.StatusCreated,
 	}, func(ctx context.Context, in *predictionCreateIn) (*body[mlops.Prediction], error) {
-		p, err := s.st.PredictionCreate(ctx, in.Body.domain())
+		// Concurrent single predictions share transactions (group commit);
+		// each answer still comes only after its own row is committed.
+		p, err := s.ing.Log(ctx, in.Body.domain())
 		if err == nil {
 			s.m.ingest("predictions", 1)
 		}

@@ -9,6 +9,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -49,6 +50,7 @@ type Options struct {
 // Server is the HTTP API. It is an http.Handler.
 type Server struct {
 	st       *store.Store
+	ing      *store.Ingester // group commit for POST /api/v1/predictions
 	log      *slog.Logger
 	reg      *prometheus.Registry
 	m        *instruments
@@ -81,7 +83,7 @@ func New(st *store.Store, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 	s := &Server{
-		st: st, log: opts.Logger, reg: opts.Registry, m: m,
+		st: st, ing: store.NewIngester(st, store.IngesterOptions{}), log: opts.Logger, reg: opts.Registry, m: m,
 		mux: http.NewServeMux(), timeout: opts.RequestTimeout, streamTO: opts.StreamTimeout,
 	}
 
@@ -122,6 +124,11 @@ func (s *Server) routes(api huma.API) {
 
 // ServeHTTP serves the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Close stops the background prediction writer after writing what is
+// queued. Call it after the HTTP server has drained (every request that
+// logged a prediction has its answer by then), before closing the store.
+func (s *Server) Close(ctx context.Context) error { return s.ing.Close(ctx) }
 
 // OpenAPI returns the generated OpenAPI document.
 func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
