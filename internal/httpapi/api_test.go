@@ -386,6 +386,7 @@ func TestOperations(t *testing.T) {
 			`mlops_rows_ingested_total{table="model_versions"} 1`,
 			`mlops_db_connections_open{pool=`,
 			`mlops_db_connections_max{pool=`,
+			`mlops_ingest_batches_total `,
 		} {
 			if !strings.Contains(string(r.raw), want) {
 				t.Errorf("/metrics lacks %s", want)

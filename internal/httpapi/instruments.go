@@ -19,7 +19,7 @@ type instruments struct {
 	ingested *prometheus.CounterVec
 }
 
-func newInstruments(reg prometheus.Registerer, st *store.Store) (*instruments, error) {
+func newInstruments(reg prometheus.Registerer, st *store.Store, ing *store.Ingester) (*instruments, error) {
 	m := &instruments{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mlops_http_requests_total",
@@ -39,7 +39,7 @@ func newInstruments(reg prometheus.Registerer, st *store.Store) (*instruments, e
 			Help: "Rows stored through the API, by table.",
 		}, []string{"table"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inflight, m.ingested, poolCollector{st}} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inflight, m.ingested, poolCollector{st}, ingestCollector{ing}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -92,4 +92,26 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	emit("read", read)
 	emit("write", write)
+}
+
+// ingestCollector reports the group-commit writer of single predictions.
+type ingestCollector struct{ ing *store.Ingester }
+
+var (
+	ingestQueued    = prometheus.NewDesc("mlops_ingest_queued", "Single predictions waiting for the next group commit.", nil, nil)
+	ingestBatches   = prometheus.NewDesc("mlops_ingest_batches_total", "Group commits of single predictions.", nil, nil)
+	ingestFallbacks = prometheus.NewDesc("mlops_ingest_fallbacks_total", "Group commits that failed and were retried row by row.", nil, nil)
+)
+
+func (c ingestCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- ingestQueued
+	ch <- ingestBatches
+	ch <- ingestFallbacks
+}
+
+func (c ingestCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.ing.Stats()
+	ch <- prometheus.MustNewConstMetric(ingestQueued, prometheus.GaugeValue, float64(st.Queued))
+	ch <- prometheus.MustNewConstMetric(ingestBatches, prometheus.CounterValue, float64(st.Batches))
+	ch <- prometheus.MustNewConstMetric(ingestFallbacks, prometheus.CounterValue, float64(st.Fallbacks))
 }

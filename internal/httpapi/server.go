@@ -78,12 +78,14 @@ func New(st *store.Store, opts Options) (*Server, error) {
 	if opts.StreamTimeout <= 0 {
 		opts.StreamTimeout = 5 * time.Minute
 	}
-	m, err := newInstruments(opts.Registry, st)
+	ing := store.NewIngester(st, store.IngesterOptions{})
+	m, err := newInstruments(opts.Registry, st, ing)
 	if err != nil {
+		_ = ing.Close(context.Background())
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 	s := &Server{
-		st: st, ing: store.NewIngester(st, store.IngesterOptions{}), log: opts.Logger, reg: opts.Registry, m: m,
+		st: st, ing: ing, log: opts.Logger, reg: opts.Registry, m: m,
 		mux: http.NewServeMux(), timeout: opts.RequestTimeout, streamTO: opts.StreamTimeout,
 	}
 
