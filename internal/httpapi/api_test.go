@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/mlopsdev/mlops/store"
+	"github.com/mlopsdev/mlops/store/storetest"
 )
 
 func TestModels(t *testing.T) {
@@ -403,4 +406,22 @@ func TestOperations(t *testing.T) {
 			t.Errorf("request log lines missing:\n%s", logs)
 		}
 	})
+}
+
+// TestInternalErrorHidesInternals: an error the mapper does not know (here:
+// the store closed under the server) is a 500 whose answer carries the
+// request id but no internals, and whose log line has both.
+func TestInternalErrorHidesInternals(t *testing.T) {
+	st := storetest.Open(t, store.SQLite, store.Options{})
+	c := serve(t, st)
+	st.Close()
+	r := c.do("GET", "/api/v1/alerts/1", nil)
+	p := problem(t, r, 500)
+	rid := r.header.Get("X-Request-ID")
+	if d := p["detail"].(string); !strings.Contains(d, rid) || strings.Contains(d, "closed") || strings.Contains(d, "sql") {
+		t.Errorf("500 detail %q: want the request id %s and no internals", d, rid)
+	}
+	if logs := c.logs.String(); !strings.Contains(logs, `msg="internal error" request_id=`+rid) || !strings.Contains(logs, "closed") {
+		t.Errorf("the 500 is not logged with its cause and request id:\n%s", logs)
+	}
 }
