@@ -425,3 +425,28 @@ func TestInternalErrorHidesInternals(t *testing.T) {
 		t.Errorf("the 500 is not logged with its cause and request id:\n%s", logs)
 	}
 }
+
+// TestLargeSeriesStreams: a series larger than any buffer arrives whole,
+// oldest first, as one valid document.
+func TestLargeSeriesStreams(t *testing.T) {
+	each(t, func(t *testing.T, c *client) {
+		const batches, per = 3, 10000
+		for b := 0; b < batches; b++ {
+			pts := make([]map[string]any, per)
+			for i := range pts {
+				pts[i] = map[string]any{"metric_name": "big", "metric_value": float64(b*per + i)}
+			}
+			c.must(201, "POST", "/api/v1/metrics/batch", map[string]any{"metrics": pts})
+		}
+		s := c.must(200, "GET", "/api/v1/metrics/big", nil)
+		pts := s["points"].([]any)
+		if len(pts) != batches*per {
+			t.Fatalf("%d points, want %d", len(pts), batches*per)
+		}
+		for i, p := range pts {
+			if v := p.(map[string]any)["value"].(float64); v != float64(i) {
+				t.Fatalf("point %d has value %v: not oldest first", i, v)
+			}
+		}
+	})
+}
