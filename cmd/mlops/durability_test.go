@@ -138,7 +138,7 @@ func TestKillDuringLoadLosesNoAcknowledgedWrite(t *testing.T) {
 				mu.Lock()
 				n := len(acked)
 				mu.Unlock()
-				if n >= 300 || time.Now().After(deadline) {
+				if n >= 2000 || time.Now().After(deadline) {
 					break
 				}
 				time.Sleep(10 * time.Millisecond)
