@@ -65,10 +65,9 @@ type IngesterStats struct {
 // fails (bad input, unknown model) fails alone. It is safe for concurrent
 // use; Close it to flush what is queued.
 type Ingester struct {
-	s       *Store
-	opts    IngesterOptions
-	queue   chan *ingestReq
-	batches chan []*ingestReq
+	s     *Store
+	opts  IngesterOptions
+	queue chan *ingestReq
 
 	mu     sync.RWMutex // guards closed against sends on the closing queue
 	closed bool
@@ -119,14 +118,12 @@ func NewIngester(s *Store, opts IngesterOptions) *Ingester {
 		opts.FlushTimeout = 30 * time.Second
 	}
 	g := &Ingester{
-		s:       s,
-		opts:    opts,
-		queue:   make(chan *ingestReq, opts.QueueSize),
-		batches: make(chan []*ingestReq),
-		done:    make(chan struct{}),
+		s:     s,
+		opts:  opts,
+		queue: make(chan *ingestReq, opts.QueueSize),
+		done:  make(chan struct{}),
 	}
-	g.started.Add(1 + opts.Writers)
-	go g.collect()
+	g.started.Add(opts.Writers)
 	for range opts.Writers {
 		go g.write()
 	}
@@ -216,61 +213,60 @@ func (g *Ingester) Stats() IngesterStats {
 	}
 }
 
-// collect forms batches: a batch is handed to a writer when it is full or
-// has lingered MaxWait, and keeps growing while every writer is busy.
-func (g *Ingester) collect() {
-	defer g.started.Done()
-	defer close(g.batches)
-	var (
-		batch  []*ingestReq
-		ripe   bool
-		timer  = time.NewTimer(time.Hour)
-		timerC <-chan time.Time
-		queue  = g.queue
-	)
-	timer.Stop()
-	for {
-		if queue == nil && len(batch) == 0 {
-			return
-		}
-		var out chan []*ingestReq
-		if len(batch) > 0 && (ripe || len(batch) >= g.opts.MaxBatch) {
-			out = g.batches
-		}
-		in := queue
-		if len(batch) >= g.opts.MaxBatch {
-			in = nil
-		}
-		select {
-		case r, ok := <-in:
-			if !ok {
-				queue, ripe = nil, true // closing: flush the rest at once
-				continue
-			}
-			batch = append(batch, r)
-			if len(batch) == 1 && !ripe {
-				if g.opts.MaxWait <= 0 {
-					ripe = true
-				} else {
-					timer.Reset(g.opts.MaxWait)
-					timerC = timer.C
-				}
-			}
-		case out <- batch:
-			batch = make([]*ingestReq, 0, len(batch))
-			ripe = queue == nil
-			timer.Stop()
-			timerC = nil
-		case <-timerC:
-			ripe, timerC = true, nil
-		}
-	}
-}
-
+// write is one writer: it takes the first waiting row, then every row
+// already queued (lingering up to MaxWait for more when that is set), up
+// to MaxBatch, and commits them. Rows gather in the queue while the
+// writers commit, so batches grow with load. After Close it drains the
+// queue and returns.
 func (g *Ingester) write() {
 	defer g.started.Done()
-	for batch := range g.batches {
+	batch := make([]*ingestReq, 0, g.opts.MaxBatch)
+	var timer *time.Timer
+	for {
+		r, ok := <-g.queue
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], r)
+		var deadline <-chan time.Time
+		if g.opts.MaxWait > 0 {
+			if timer == nil {
+				timer = time.NewTimer(g.opts.MaxWait)
+			} else {
+				timer.Reset(g.opts.MaxWait)
+			}
+			deadline = timer.C
+		}
+	fill:
+		for len(batch) < g.opts.MaxBatch {
+			select {
+			case r, ok := <-g.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+				continue
+			default:
+			}
+			if deadline == nil {
+				break // nothing waiting and no lingering: go
+			}
+			select {
+			case r, ok := <-g.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			case <-deadline:
+				deadline = nil
+				break fill
+			}
+		}
+		if timer != nil && deadline != nil {
+			timer.Stop()
+		}
 		g.flush(batch)
+		clear(batch) // drop references to answered requests
 	}
 }
 

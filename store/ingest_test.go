@@ -135,7 +135,7 @@ func TestIngesterCloseFlushes(t *testing.T) {
 		ctx := t.Context()
 		model := mustModel(t, s, "churn", "v1")
 		// Batches of 8 that never time out: only full batches and Close flush.
-		g := store.NewIngester(s, store.IngesterOptions{MaxBatch: 8, MaxWait: time.Hour})
+		g := store.NewIngester(s, store.IngesterOptions{MaxBatch: 8, MaxWait: time.Hour, Writers: 1})
 		const n = 20
 		results := make(chan error, n)
 		for i := range n {
@@ -179,7 +179,7 @@ func TestIngesterOverloaded(t *testing.T) {
 			model := mustModel(t, s, "churn", "v1")
 			release := blockPredictionWrites(t, s, url)
 
-			// Capacity: one row in the writer, one in the collector, one queued.
+			// Capacity: one row in the writer, one queued.
 			g := store.NewIngester(s, store.IngesterOptions{MaxBatch: 1, MaxWait: -1, QueueSize: 1, QueueWait: -1, Writers: 1})
 			const callers = 10
 			results := make(chan error, callers)
@@ -190,7 +190,7 @@ func TestIngesterOverloaded(t *testing.T) {
 				}()
 			}
 			// Accepted rows cannot be answered while writes are blocked, so
-			// the first callers-3 answers are all refusals.
+			// the first callers-2 answers are all refusals.
 			overloaded, ok := 0, 0
 			tally := func(err error) {
 				switch {
@@ -205,7 +205,7 @@ func TestIngesterOverloaded(t *testing.T) {
 					t.Fatalf("Log: %v", err)
 				}
 			}
-			for range callers - 3 {
+			for range callers - 2 {
 				err := receive(t, results)
 				if !errors.Is(err, store.ErrOverloaded) {
 					t.Fatalf("while writes are blocked Log returned %v, want ErrOverloaded", err)
@@ -213,7 +213,7 @@ func TestIngesterOverloaded(t *testing.T) {
 				tally(err)
 			}
 			release()
-			for range 3 {
+			for range 2 {
 				tally(receive(t, results))
 			}
 			must(t, g.Close(ctx))
@@ -274,7 +274,7 @@ func TestIngesterBatchFailure(t *testing.T) {
 		ctx := t.Context()
 		keep := mustModel(t, s, "churn", "v1")
 		gone := mustModel(t, s, "churn", "v2")
-		g := store.NewIngester(s, store.IngesterOptions{MaxBatch: 4, MaxWait: time.Hour})
+		g := store.NewIngester(s, store.IngesterOptions{MaxBatch: 4, MaxWait: time.Hour, Writers: 1})
 		defer g.Close(ctx)
 
 		// Fill one batch of 4 so the ingester learns both model ids.
