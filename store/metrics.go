@@ -72,30 +72,12 @@ func (s *Store) MetricCreateBatch(ctx context.Context, in []mlops.NewPerformance
 			return err
 		}
 		now := tx.Now()
-		if tx.engine == Postgres {
-			if err := tx.reserveIDs(ctx, "performance_metrics", ids); err != nil {
-				return err
-			}
-			rows := make([][]any, len(in))
-			for i, m := range in {
-				rows[i] = []any{ids[i], m.MetricName, m.MetricValue, m.ModelID, now, jsonArg(m.Metadata, "{}")}
-			}
-			return tx.copyFrom(ctx, "performance_metrics",
-				[]string{"id", "metric_name", "metric_value", "model_id", "created_at", "metadata"}, rows)
-		}
-		stmt, err := tx.tx.PrepareContext(ctx, `INSERT INTO performance_metrics
-			(metric_name, metric_value, model_id, created_at, metadata) VALUES ($1, $2, $3, $4, $5) RETURNING id`)
-		if err != nil {
-			return classify(err)
-		}
-		defer stmt.Close()
+		rows := make([][]any, len(in))
 		for i, m := range in {
-			if err := stmt.QueryRowContext(ctx, m.MetricName, m.MetricValue, m.ModelID, now,
-				jsonArg(m.Metadata, "{}")).Scan(&ids[i]); err != nil {
-				return prefixErr(classify(err), fmt.Sprintf("metrics[%d].", i))
-			}
+			rows[i] = []any{m.MetricName, m.MetricValue, m.ModelID, now, jsonArg(m.Metadata, "{}")}
 		}
-		return nil
+		return tx.bulkInsert(ctx, "performance_metrics",
+			[]string{"metric_name", "metric_value", "model_id", "created_at", "metadata"}, rows, ids, "metrics[%d].")
 	})
 	if err != nil {
 		return nil, err

@@ -60,7 +60,8 @@ func modelRef(err error, field string, id int64) error {
 // PredictionCreateBatch logs many predictions in one transaction: all are
 // stored or none. A bad item is a ValidationError whose field names its
 // index ("predictions[3].probability"). It returns the new ids in input
-// order. On PostgreSQL the rows go through COPY.
+// order. On PostgreSQL the rows go through COPY; on SQLite through
+// multi-row INSERTs.
 func (s *Store) PredictionCreateBatch(ctx context.Context, in []mlops.NewPrediction) ([]int64, error) {
 	if len(in) == 0 {
 		return []int64{}, nil
@@ -81,23 +82,12 @@ func (s *Store) PredictionCreateBatch(ctx context.Context, in []mlops.NewPredict
 			return err
 		}
 		now := tx.Now()
-		if tx.engine == Postgres {
-			return tx.copyPredictions(ctx, in, ids, now)
-		}
-		stmt, err := tx.tx.PrepareContext(ctx, `INSERT INTO predictions
-			(model_id, features, prediction, probability, latency_ms, actual, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`)
-		if err != nil {
-			return classify(err)
-		}
-		defer stmt.Close()
+		rows := make([][]any, len(in))
 		for i, p := range in {
-			if err := stmt.QueryRowContext(ctx, p.ModelID, jsonArg(p.Features, "{}"), p.Prediction,
-				p.Probability, p.LatencyMS, p.Actual, now).Scan(&ids[i]); err != nil {
-				return prefixErr(classify(err), fmt.Sprintf("predictions[%d].", i))
-			}
+			rows[i] = []any{p.ModelID, jsonArg(p.Features, "{}"), p.Prediction, p.Probability, p.LatencyMS, p.Actual, now}
 		}
-		return nil
+		return tx.bulkInsert(ctx, "predictions",
+			[]string{"model_id", "features", "prediction", "probability", "latency_ms", "actual", "created_at"}, rows, ids, "predictions[%d].")
 	})
 	if err != nil {
 		return nil, err
@@ -152,20 +142,6 @@ func prefixErr(err error, prefix string) error {
 		return v.Prefix(prefix)
 	}
 	return err
-}
-
-// copyPredictions reserves ids from the table's identity sequence, then
-// streams the rows with COPY on the transaction's connection.
-func (s *Store) copyPredictions(ctx context.Context, in []mlops.NewPrediction, ids []int64, now time.Time) error {
-	if err := s.reserveIDs(ctx, "predictions", ids); err != nil {
-		return err
-	}
-	rows := make([][]any, len(in))
-	for i, p := range in {
-		rows[i] = []any{ids[i], p.ModelID, jsonArg(p.Features, "{}"), p.Prediction, p.Probability, p.LatencyMS, p.Actual, now}
-	}
-	return s.copyFrom(ctx, "predictions",
-		[]string{"id", "model_id", "features", "prediction", "probability", "latency_ms", "actual", "created_at"}, rows)
 }
 
 // reserveIDs fills ids with fresh values of table's id sequence.

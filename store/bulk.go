@@ -1,0 +1,105 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+)
+
+// bulkInsert inserts rows (values in cols order) into table in the store's
+// transaction and fills ids in input order: COPY on PostgreSQL, with ids
+// reserved from the table's identity sequence first, multi-row INSERTs on
+// SQLite.
+func (s *Store) bulkInsert(ctx context.Context, table string, cols []string, rows [][]any, ids []int64, errPrefix string) error {
+	if s.engine == SQLite {
+		return s.bulkInsertSQLite(ctx, table, cols, rows, ids, errPrefix)
+	}
+	if err := s.reserveIDs(ctx, table, ids); err != nil {
+		return err
+	}
+	withID := make([][]any, len(rows))
+	for i, r := range rows {
+		withID[i] = append([]any{ids[i]}, r...)
+	}
+	return s.copyFrom(ctx, table, append([]string{"id"}, cols...), withID)
+}
+
+// sqliteChunk is how many rows one multi-row INSERT carries on SQLite
+// (7 columns x 100 rows stays far below SQLite's 32,766 parameters).
+const sqliteChunk = 100
+
+// bulkInsertSQLite inserts rows into table with multi-row INSERTs on the
+// transaction's single writer and fills ids. SQLite gives an AUTOINCREMENT
+// table's new rows consecutive ids above sqlite_sequence, and the write
+// transaction (BEGIN IMMEDIATE) excludes every other writer, so the ids are
+// known without RETURNING; the last one is checked against
+// last_insert_rowid(). errPrefix names an item ("predictions[%d].").
+func (s *Store) bulkInsertSQLite(ctx context.Context, table string, cols []string, rows [][]any, ids []int64, errPrefix string) error {
+	if s.tx == nil || s.engine != SQLite {
+		return fmt.Errorf("store: bulkInsertSQLite needs a SQLite transaction")
+	}
+	var seq int64
+	if err := s.tx.QueryRowContext(ctx, `SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = $1), 0)`, table).Scan(&seq); err != nil {
+		return classify(err)
+	}
+	stmts := map[int]*sql.Stmt{} // by row count: the full chunk and the remainder
+	defer func() {
+		for _, st := range stmts {
+			st.Close()
+		}
+	}()
+	for start := 0; start < len(rows); start += sqliteChunk {
+		end := min(start+sqliteChunk, len(rows))
+		n := end - start
+		st, ok := stmts[n]
+		if !ok {
+			var err error
+			if st, err = s.tx.PrepareContext(ctx, multiInsertSQL(table, cols, n)); err != nil {
+				return classify(err)
+			}
+			stmts[n] = st
+		}
+		args := make([]any, 0, n*len(cols))
+		for _, r := range rows[start:end] {
+			args = append(args, r...)
+		}
+		if _, err := st.ExecContext(ctx, args...); err != nil {
+			// The database refused one of these rows (the Go checks passed):
+			// name the chunk's first item; the message says which constraint.
+			return prefixErr(classify(err), fmt.Sprintf(errPrefix, start))
+		}
+	}
+	var last int64
+	if err := s.tx.QueryRowContext(ctx, `SELECT last_insert_rowid()`).Scan(&last); err != nil {
+		return classify(err)
+	}
+	if last != seq+int64(len(rows)) {
+		return fmt.Errorf("store: bulk insert into %s got ids up to %d, expected %d", table, last, seq+int64(len(rows)))
+	}
+	for i := range ids {
+		ids[i] = seq + 1 + int64(i)
+	}
+	return nil
+}
+
+func multiInsertSQL(table string, cols []string, n int) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES ")
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for j := range cols {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			// Anonymous "?" placeholders: with "$N" the driver looks up each
+			// parameter's name, which costs O(parameters) per parameter.
+			b.WriteByte('?')
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
+}
