@@ -14,17 +14,39 @@ import (
 // NewPrediction is the body of POST /api/v1/predictions and one item of a
 // batch.
 type NewPrediction struct {
-	ModelID     int64    `json:"model_id" minimum:"1" doc:"A registered model version (else 422)."`
+	ModelID     *int64   `json:"model_id" nullable:"false" minimum:"1" doc:"A registered model version (else 422)."`
 	Features    Object   `json:"features,omitempty" doc:"The model's input."`
-	Prediction  int64    `json:"prediction"`
+	Prediction  *int64   `json:"prediction" nullable:"false"`
 	Probability *float64 `json:"probability,omitempty" minimum:"0" maximum:"1"`
 	LatencyMS   *float64 `json:"latency_ms,omitempty" minimum:"0"`
 	Actual      *int64   `json:"actual,omitempty" doc:"The ground truth, when already known."`
 }
 
+// domain converts the body; required fields are present (huma or
+// decodeBatch checked them).
 func (n NewPrediction) domain() mlops.NewPrediction {
-	return mlops.NewPrediction{ModelID: n.ModelID, Features: n.Features.raw(), Prediction: n.Prediction,
+	return mlops.NewPrediction{ModelID: deref(n.ModelID), Features: n.Features.raw(), Prediction: deref(n.Prediction),
 		Probability: n.Probability, LatencyMS: n.LatencyMS, Actual: n.Actual}
+}
+
+// missing names the required fields a batch item lacks.
+func (n NewPrediction) missing() []string {
+	var out []string
+	if n.ModelID == nil {
+		out = append(out, "model_id")
+	}
+	if n.Prediction == nil {
+		out = append(out, "prediction")
+	}
+	return out
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
 }
 
 // PredictionBatch is the body of POST /api/v1/predictions/batch.
@@ -45,10 +67,6 @@ type Actual struct {
 
 type predictionCreateIn struct {
 	Body NewPrediction
-}
-
-type predictionBatchIn struct {
-	Body PredictionBatch
 }
 
 type predictionListIn struct {
@@ -76,14 +94,18 @@ func registerPredictions(api huma.API, s *Server) {
 		}
 		return ok(p, err)
 	})
-	handle(api, s, huma.Operation{
+	handle(api, s, batchOperation(api, huma.Operation{
 		OperationID: "create-predictions-batch", Method: http.MethodPost, Path: "/api/v1/predictions/batch", Tags: tags,
 		Summary:       "Log up to 10,000 predictions, all or nothing",
 		Description:   "One bad item is a 422 naming its index (body.predictions[3].probability), and nothing is stored.",
 		DefaultStatus: http.StatusCreated, MaxBodyBytes: MaxBatchBodyBytes,
-	}, func(ctx context.Context, in *predictionBatchIn) (*body[BatchResult], error) {
-		items := make([]mlops.NewPrediction, len(in.Body.Predictions))
-		for i, p := range in.Body.Predictions {
+	}, PredictionBatch{}), func(ctx context.Context, in *rawBatchIn) (*body[BatchResult], error) {
+		batch, err := decodeBatch(in.RawBody, "predictions", func(b *PredictionBatch) []NewPrediction { return b.Predictions }, NewPrediction.missing)
+		if err != nil {
+			return nil, err
+		}
+		items := make([]mlops.NewPrediction, len(batch))
+		for i, p := range batch {
 			items[i] = p.domain()
 		}
 		ids, err := s.st.PredictionCreateBatch(ctx, items)
@@ -93,6 +115,7 @@ func registerPredictions(api huma.API, s *Server) {
 		s.m.ingest("predictions", len(ids))
 		return ok(BatchResult{Count: len(ids), IDs: ids}, nil)
 	})
+	dropRawBodyMediaType(api, "/api/v1/predictions/batch")
 	handle(api, s, huma.Operation{
 		OperationID: "list-predictions", Method: http.MethodGet, Path: "/api/v1/predictions", Tags: tags,
 		Summary: "Recent predictions of a model, newest first",

@@ -17,15 +17,23 @@ import (
 
 // NewMetric is the body of POST /api/v1/metrics and one item of a batch.
 type NewMetric struct {
-	MetricName  string  `json:"metric_name"`
-	MetricValue float64 `json:"metric_value"`
-	ModelID     *int64  `json:"model_id,omitempty" minimum:"1" doc:"The model version the point belongs to, if any."`
-	Metadata    Object  `json:"metadata,omitempty"`
+	MetricName  string   `json:"metric_name"`
+	MetricValue *float64 `json:"metric_value" nullable:"false"`
+	ModelID     *int64   `json:"model_id,omitempty" minimum:"1" doc:"The model version the point belongs to, if any."`
+	Metadata    Object   `json:"metadata,omitempty"`
 }
 
 func (n NewMetric) domain() mlops.NewPerformanceMetric {
-	return mlops.NewPerformanceMetric{MetricName: n.MetricName, MetricValue: n.MetricValue, ModelID: n.ModelID,
+	return mlops.NewPerformanceMetric{MetricName: n.MetricName, MetricValue: deref(n.MetricValue), ModelID: n.ModelID,
 		Metadata: n.Metadata.raw()}
+}
+
+// missing names the required fields a batch item lacks.
+func (n NewMetric) missing() []string {
+	if n.MetricValue == nil {
+		return []string{"metric_value"}
+	}
+	return nil
 }
 
 // MetricBatch is the body of POST /api/v1/metrics/batch.
@@ -44,10 +52,6 @@ type MetricSeries struct {
 
 type metricCreateIn struct {
 	Body NewMetric
-}
-
-type metricBatchIn struct {
-	Body MetricBatch
 }
 
 type seriesIn struct {
@@ -69,14 +73,18 @@ func registerSeries(api huma.API, s *Server) {
 		}
 		return ok(m, err)
 	})
-	handle(api, s, huma.Operation{
+	handle(api, s, batchOperation(api, huma.Operation{
 		OperationID: "create-metrics-batch", Method: http.MethodPost, Path: "/api/v1/metrics/batch", Tags: tags,
 		Summary:       "Record up to 10,000 metric points, all or nothing",
 		Description:   "One bad item is a 422 naming its index (body.metrics[2].metric_value), and nothing is stored.",
 		DefaultStatus: http.StatusCreated, MaxBodyBytes: MaxBatchBodyBytes,
-	}, func(ctx context.Context, in *metricBatchIn) (*body[BatchResult], error) {
-		items := make([]mlops.NewPerformanceMetric, len(in.Body.Metrics))
-		for i, m := range in.Body.Metrics {
+	}, MetricBatch{}), func(ctx context.Context, in *rawBatchIn) (*body[BatchResult], error) {
+		batch, err := decodeBatch(in.RawBody, "metrics", func(b *MetricBatch) []NewMetric { return b.Metrics }, NewMetric.missing)
+		if err != nil {
+			return nil, err
+		}
+		items := make([]mlops.NewPerformanceMetric, len(batch))
+		for i, m := range batch {
 			items[i] = m.domain()
 		}
 		ids, err := s.st.MetricCreateBatch(ctx, items)
@@ -86,6 +94,7 @@ func registerSeries(api huma.API, s *Server) {
 		s.m.ingest("performance_metrics", len(ids))
 		return ok(BatchResult{Count: len(ids), IDs: ids}, nil)
 	})
+	dropRawBodyMediaType(api, "/api/v1/metrics/batch")
 
 	// The series is streamed from the database to the client, so its size
 	// is not bounded by memory; it is registered without handle because its
