@@ -49,7 +49,7 @@ func openBench(b *testing.B, engine store.Engine) *benchEnv {
 	}
 	if engine == store.SQLite {
 		// The pragmas the store uses: WAL, NORMAL sync, foreign keys.
-		dsn := "file:" + t.Path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)" +
+		dsn := "file:" + t.Path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)" +
 			"&_pragma=foreign_keys(ON)&_time_format=sqlite&_txlock=immediate"
 		e.rawW = benchOpen(b, "sqlite", dsn)
 		e.rawW.SetMaxOpenConns(1)

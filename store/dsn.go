@@ -76,17 +76,19 @@ func RedactURL(raw string) string {
 	return raw
 }
 
-// sqliteDSN builds the modernc.org/sqlite DSN: WAL, NORMAL sync, busy
-// timeout, foreign keys, times SQLite can read, and BEGIN IMMEDIATE so a
-// write transaction takes the write lock up front instead of failing to
-// upgrade later.
+// sqliteDSN builds the modernc.org/sqlite DSN: WAL with synchronous=FULL
+// (every commit reaches the disk before it returns, so an acknowledged
+// write survives a power loss, not only a crash of the process; group commit
+// shares that flush between concurrent writers), busy timeout, foreign keys,
+// times SQLite can read, and BEGIN IMMEDIATE so a write transaction takes
+// the write lock up front instead of failing to upgrade later.
 func sqliteDSN(path string, memName string) string {
 	const pragmas = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_time_format=sqlite&_txlock=immediate"
 	if path == ":memory:" {
 		return "file:" + memName + "?mode=memory&cache=shared&" + pragmas
 	}
 	esc := strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path)
-	return "file:" + esc + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&" + pragmas
+	return "file:" + esc + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&" + pragmas
 }
 
 // redactErr returns err's text with the password of t's URL masked; driver

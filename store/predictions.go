@@ -146,17 +146,21 @@ func prefixErr(err error, prefix string) error {
 
 // reserveIDs fills ids with fresh values of table's id sequence.
 func (s *Store) reserveIDs(ctx context.Context, table string, ids []int64) error {
-	rows, err := s.writer().QueryContext(ctx,
-		`SELECT nextval((SELECT pg_get_serial_sequence($1, 'id'))::regclass) FROM generate_series(1, $2)`, table, len(ids))
-	got, err := collect(rows, err, func(sc scanner) (int64, error) {
-		var id int64
-		return id, sc.Scan(&id)
+	// One array in pgx's binary format rather than len(ids) rows through
+	// database/sql: 10,000 ids in one value.
+	return s.txConnRaw(ctx, func(conn *pgx.Conn) error {
+		var got []int64
+		err := conn.QueryRow(ctx, `SELECT array_agg(nextval((SELECT pg_get_serial_sequence($1, 'id'))::regclass))
+			FROM generate_series(1, $2::int)`, table, len(ids)).Scan(&got)
+		if err != nil {
+			return classify(err)
+		}
+		if len(got) != len(ids) {
+			return fmt.Errorf("store: reserved %d ids for %s, wanted %d", len(got), table, len(ids))
+		}
+		copy(ids, got)
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	copy(ids, got)
-	return nil
 }
 
 // copyFrom runs COPY on the connection of the store's transaction. It must

@@ -140,8 +140,8 @@ func newTarget(ctx context.Context, c config, engine string) (*target, error) {
 			engine: engine,
 			url:    "sqlite:///" + path,
 			raw: func(n int) (*sql.DB, error) {
-				// The same settings the store uses: WAL, NORMAL, busy timeout.
-				db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_time_format=sqlite&_txlock=immediate")
+				// The same settings the store uses: WAL, FULL, busy timeout.
+				db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_time_format=sqlite&_txlock=immediate")
 				if err == nil {
 					db.SetMaxOpenConns(n)
 					db.SetMaxIdleConns(n)
