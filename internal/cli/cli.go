@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/mlopsdev/mlops/internal/config"
 	"github.com/mlopsdev/mlops/store"
@@ -49,18 +50,18 @@ type command struct {
 
 // commands maps "name" or "group name" to its implementation.
 var commands = map[string]command{
-	"serve":             {runServe, "serve [--addr 127.0.0.1:8080] [--no-migrate]   serve the API and admin UI"},
-	"db init":           {runDBInit, "db init                                   create every table (idempotent)"},
-	"migrate upgrade":   {runUpgrade, "migrate upgrade [REV]                     apply migrations up to REV (default head)"},
-	"migrate downgrade": {runDowngrade, "migrate downgrade [REV]                   roll back one migration, or down to REV (base: all)"},
-	"migrate current":   {runCurrent, "migrate current                           print the revision the database is at"},
-	"migrate history":   {runHistory, "migrate history                           list revisions, marking the applied ones"},
-	"migrate create":    {runCreate, "migrate create \"message\" [--dir DIR]     write a new empty migration for each engine"},
-	"migrate check":     {runCheck, "migrate check                             fail when the schema drifted or migrations are pending"},
-	"drift check":       {runDriftCheck, "drift check --model-id N [--json] [...]    compare a model's recent predictions with a reference window (PSI, KS)"},
-	"rules run":         {runRulesRun, "rules run                                 run the drift and performance rules once"},
-	"prune":             {runPrune, "prune --older-than 90d [--what predictions,metrics] [--batch N]   delete old rows"},
-	"version":           {runVersion, "version                                   print version, commit and Go version"},
+	"serve":             {runServe, "serve [--addr 127.0.0.1:8080] [--no-migrate] [--rules-every 1m]\tserve the API, the admin UI and /metrics"},
+	"db init":           {runDBInit, "db init\tcreate every table (idempotent)"},
+	"migrate upgrade":   {runUpgrade, "migrate upgrade [REV]\tapply migrations up to REV (default head)"},
+	"migrate downgrade": {runDowngrade, "migrate downgrade [REV]\troll back one migration, or down to REV (base: all)"},
+	"migrate current":   {runCurrent, "migrate current\tprint the revision the database is at"},
+	"migrate history":   {runHistory, "migrate history\tlist revisions, marking the applied ones"},
+	"migrate create":    {runCreate, "migrate create \"message\" [--dir DIR]\twrite a new empty migration for each engine"},
+	"migrate check":     {runCheck, "migrate check\tfail when the schema drifted or migrations are pending"},
+	"drift check":       {runDriftCheck, "drift check MODEL_ID [--json] [...]\tcompare a model's recent predictions with a reference window (PSI, KS)"},
+	"rules run":         {runRulesRun, "rules run\trun the drift and performance rules once"},
+	"prune":             {runPrune, "prune --older-than 90d [--what KINDS] [--batch N]\tdelete old rows"},
+	"version":           {runVersion, "version\tprint version, commit and Go version"},
 }
 
 // Run executes the command line args (without the program name) and
@@ -128,9 +129,11 @@ func usage(w io.Writer) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
 	for _, n := range names {
-		fmt.Fprintln(w, "  mlops "+commands[n].usage)
+		fmt.Fprintln(tw, "  mlops "+commands[n].usage)
 	}
+	tw.Flush()
 	fmt.Fprintln(w, "\nEnvironment: DATABASE_URL (default sqlite:///./mlops.db), DATABASE_ECHO, DATABASE_POOL_SIZE, MLOPS_ADDR; a .env file is read too.")
 }
 
