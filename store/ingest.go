@@ -36,7 +36,7 @@ type IngesterOptions struct {
 	// batches grow with concurrency on their own because rows gather while
 	// the writers commit. Measured on the 2-core benchmark machine,
 	// lingering even 1ms lowered throughput at 1 to 64 clients
-	// (docs/notes/benchmarks.md).
+	// (README.md, Benchmarks).
 	MaxWait time.Duration
 	// QueueSize bounds the rows waiting for a batch. Default 8192.
 	QueueSize int

@@ -12,7 +12,7 @@ import (
 )
 
 // Closing the loop: reports, server-side drift checks, rules and the model
-// timeline (docs/notes/closing-the-loop.md).
+// timeline (README.md, Closing the loop).
 
 type performanceIn struct {
 	IDPath
