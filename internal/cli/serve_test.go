@@ -122,6 +122,11 @@ func TestServeReadyzFollowsMigrations(t *testing.T) {
 			if code, _ := s.get(t, "/healthz"); code != 200 {
 				t.Errorf("healthz: %d", code)
 			}
+			// API routes on the unmigrated database: 503 naming the cause, not a 500.
+			if code, body := s.post(t, "/api/v1/models", `{"model_name":"m","version":"1","algorithm":"a"}`); code != 503 ||
+				!strings.Contains(fmt.Sprint(body["detail"]), "migrate upgrade") {
+				t.Fatalf("POST /api/v1/models before migrating: %d %v; want 503 naming the migrations", code, body)
+			}
 			if code, out, errs := run(t, dbURL, "migrate", "upgrade"); code != 0 {
 				t.Fatalf("migrate upgrade: %d %s %s", code, out, errs)
 			}

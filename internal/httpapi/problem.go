@@ -51,9 +51,29 @@ func (s *Server) problem(ctx context.Context, loc string, err error) error {
 		// The client went away; nobody reads this answer.
 		return newProblem(499, "the client closed the request")
 	}
+	if s.schemaBehind(ctx) {
+		// Not a bug: the server runs (serve --no-migrate) on a database whose
+		// migrations are not applied, so tables or columns are missing.
+		s.log.WarnContext(ctx, "request failed on an unmigrated database", "request_id", requestID(ctx), "error", err.Error())
+		return huma.ErrorWithHeaders(newProblem(http.StatusServiceUnavailable,
+			"the database schema is not up to date (migrations are pending); run mlops migrate upgrade, "+
+				"or start mlops serve without --no-migrate (GET /readyz reports when it is ready)"),
+			http.Header{"Retry-After": {"1"}})
+	}
 	s.log.ErrorContext(ctx, "internal error", "request_id", requestID(ctx), "error", err.Error())
 	return newProblem(http.StatusInternalServerError, fmt.Sprintf(
 		"internal error; this is a bug, please report it with the request id %s", requestID(ctx)))
+}
+
+// schemaBehind reports whether the database has pending migrations (or no
+// migration history at all). It runs only on the error path.
+func (s *Server) schemaBehind(ctx context.Context) bool {
+	m, err := s.st.Migrator()
+	if err != nil {
+		return false
+	}
+	pending, err := m.Pending(context.WithoutCancel(ctx))
+	return err != nil || pending
 }
 
 // summarize turns field errors into one detail line.
