@@ -65,15 +65,15 @@ func (s *Server) problem(ctx context.Context, loc string, err error) error {
 		"internal error; this is a bug, please report it with the request id %s", requestID(ctx)))
 }
 
-// schemaBehind reports whether the database has pending migrations (or no
-// migration history at all). It runs only on the error path.
+// schemaBehind reports whether the database answers and has pending
+// migrations. It runs only on the error path.
 func (s *Server) schemaBehind(ctx context.Context) bool {
 	m, err := s.st.Migrator()
 	if err != nil {
 		return false
 	}
 	pending, err := m.Pending(context.WithoutCancel(ctx))
-	return err != nil || pending
+	return err == nil && pending
 }
 
 // summarize turns field errors into one detail line.
