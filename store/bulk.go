@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // bulkInsert inserts rows (values in cols order) into table in the store's
@@ -22,7 +24,7 @@ func (s *Store) bulkInsert(ctx context.Context, table string, cols []string, row
 	for i, r := range rows {
 		withID[i] = append([]any{ids[i]}, r...)
 	}
-	return s.copyFrom(ctx, table, append([]string{"id"}, cols...), withID)
+	return s.copyFrom(ctx, table, append([]string{"id"}, cols...), pgx.CopyFromRows(withID))
 }
 
 // sqliteChunk is how many rows one multi-row INSERT carries on SQLite

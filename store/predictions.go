@@ -59,41 +59,135 @@ func modelRef(err error, field string, id int64) error {
 
 // PredictionCreateBatch logs many predictions in one transaction: all are
 // stored or none. A bad item is a ValidationError whose field names its
-// index ("predictions[3].probability"). It returns the new ids in input
-// order. On PostgreSQL the rows go through COPY; on SQLite through
-// multi-row INSERTs.
+// index ("predictions[3].probability"); every bad field is listed. It
+// returns the new ids in input order. On PostgreSQL the rows go through
+// COPY; on SQLite through multi-row INSERTs.
 func (s *Store) PredictionCreateBatch(ctx context.Context, in []mlops.NewPrediction) ([]int64, error) {
-	if len(in) == 0 {
+	ids, err := s.PredictionCreateStream(ctx, len(in), func(i int) (mlops.NewPrediction, error) { return in[i], nil })
+	if _, ok := mlops.AsValidation(err); ok {
+		// The stream stops at the first bad item: list them all.
+		verr := &mlops.ValidationError{}
+		for i := range in {
+			if err := in[i].Validate(); err != nil {
+				v, _ := mlops.AsValidation(err)
+				verr.Fields = append(verr.Fields, v.Prefix(fmt.Sprintf("predictions[%d].", i)).Fields...)
+			}
+		}
+		if verr := verr.Err(); verr != nil {
+			return nil, verr
+		}
+	}
+	return ids, err
+}
+
+// predictionCols are the columns a new prediction fills (the id aside).
+var predictionCols = []string{"model_id", "features", "prediction", "probability", "latency_ms", "actual", "created_at"}
+
+// PredictionCreateStream logs the n predictions next returns, in one
+// transaction: all are stored or none. next is called once for each i from
+// 0 to n-1, in order, possibly on another goroutine; on PostgreSQL while the
+// rows already read are on their way through COPY, so a caller that decodes
+// its input in next overlaps that work with the database's. An error from
+// next aborts the batch and is returned as is. The first invalid item, or
+// the first whose model_id has no model version, is a ValidationError
+// naming its index ("predictions[3].probability"). It returns the new ids in
+// input order.
+func (s *Store) PredictionCreateStream(ctx context.Context, n int, next func(i int) (mlops.NewPrediction, error)) ([]int64, error) {
+	if n <= 0 {
 		return []int64{}, nil
 	}
-	verr := &mlops.ValidationError{}
-	for i := range in {
-		if err := in[i].Validate(); err != nil {
-			v, _ := mlops.AsValidation(err)
-			verr.Fields = append(verr.Fields, v.Prefix(fmt.Sprintf("predictions[%d].", i)).Fields...)
-		}
+	rows := &predictionRows{n: n, next: next, ids: make([]int64, n), vals: make([]any, 1+len(predictionCols))}
+	var err error
+	if s.engine == SQLite {
+		err = s.predictionsSQLite(ctx, rows)
+	} else {
+		err = s.InTx(ctx, func(tx *Store) error {
+			rows.vals[len(rows.vals)-1] = tx.Now()
+			if err := tx.reserveIDs(ctx, "predictions", rows.ids); err != nil {
+				return err
+			}
+			return tx.copyFrom(ctx, "predictions", append([]string{"id"}, predictionCols...), rows)
+		})
 	}
-	if err := verr.Err(); err != nil {
+	switch {
+	case rows.err != nil:
+		return nil, rows.err
+	case errors.Is(err, errForeignKey):
+		// The foreign key refused a model_id: name the first item with one.
+		if cerr := s.checkModelIDs(ctx, "predictions", len(rows.modelIDs), func(i int) int64 { return rows.modelIDs[i] }); cerr != nil {
+			return nil, cerr
+		}
+		return nil, mlops.Invalid("predictions", "a model_id has no model version: %v", err)
+	case err != nil:
 		return nil, err
 	}
-	ids := make([]int64, len(in))
-	err := s.InTx(ctx, func(tx *Store) error {
-		if err := tx.checkModelIDs(ctx, "predictions", len(in), func(i int) int64 { return in[i].ModelID }); err != nil {
-			return err
-		}
-		now := tx.Now()
-		rows := make([][]any, len(in))
-		for i, p := range in {
-			rows[i] = []any{p.ModelID, jsonArg(p.Features, "{}"), p.Prediction, p.Probability, p.LatencyMS, p.Actual, now}
-		}
-		return tx.bulkInsert(ctx, "predictions",
-			[]string{"model_id", "features", "prediction", "probability", "latency_ms", "actual", "created_at"}, rows, ids, "predictions[%d].")
-	})
-	if err != nil {
-		return nil, err
-	}
-	return ids, nil
+	return rows.ids, nil
 }
+
+// predictionsSQLite reads and checks every item, then inserts them on the
+// single writer.
+func (s *Store) predictionsSQLite(ctx context.Context, rows *predictionRows) error {
+	in := make([]mlops.NewPrediction, 0, rows.n)
+	for rows.Next() {
+		in = append(in, rows.p)
+	}
+	if rows.err != nil {
+		return rows.err
+	}
+	return s.InTx(ctx, func(tx *Store) error {
+		now := tx.Now()
+		vals := make([][]any, len(in))
+		for i, p := range in {
+			vals[i] = []any{p.ModelID, jsonArg(p.Features, "{}"), p.Prediction, p.Probability, p.LatencyMS, p.Actual, now}
+		}
+		return tx.bulkInsertSQLite(ctx, "predictions", predictionCols, vals, rows.ids, "predictions[%d].")
+	})
+}
+
+// predictionRows reads predictions from next, checking each, and hands
+// them to COPY as rows of (id, predictionCols...) with the reserved ids. It
+// is a pgx.CopyFromSource; its one row of values is reused.
+type predictionRows struct {
+	n        int
+	next     func(i int) (mlops.NewPrediction, error)
+	ids      []int64 // reserved, in input order
+	p        mlops.NewPrediction
+	modelIDs []int64 // of the items read, to name one whose model is missing
+	vals     []any   // the current row; the last value (created_at) is set once
+	err      error   // the first error of next or of an item's checks
+}
+
+func (r *predictionRows) Next() bool {
+	i := len(r.modelIDs)
+	if i == r.n || r.err != nil {
+		return false
+	}
+	p, err := r.next(i)
+	if err == nil {
+		err = prefixErr(p.Validate(), fmt.Sprintf("predictions[%d].", i))
+	}
+	if err != nil {
+		r.err = err
+		return false
+	}
+	r.p = p
+	r.modelIDs = append(r.modelIDs, p.ModelID)
+	return true
+}
+
+func (r *predictionRows) Values() ([]any, error) {
+	p, v := &r.p, r.vals
+	features := []byte(p.Features)
+	if len(features) == 0 {
+		features = emptyObject
+	}
+	v[0], v[1], v[2], v[3], v[4], v[5], v[6] = r.ids[len(r.modelIDs)-1], p.ModelID, features, p.Prediction, p.Probability, p.LatencyMS, p.Actual
+	return v, nil
+}
+
+func (r *predictionRows) Err() error { return r.err }
+
+var emptyObject = []byte("{}")
 
 // checkModelIDs verifies that every referenced model version exists and
 // names the first item that references a missing one.
@@ -165,12 +259,12 @@ func (s *Store) reserveIDs(ctx context.Context, table string, ids []int64) error
 
 // copyFrom runs COPY on the connection of the store's transaction. It must
 // be called inside InTx.
-func (s *Store) copyFrom(ctx context.Context, table string, cols []string, rows [][]any) error {
+func (s *Store) copyFrom(ctx context.Context, table string, cols []string, rows pgx.CopyFromSource) error {
 	if s.tx == nil {
 		return errors.New("store: copyFrom outside a transaction")
 	}
 	return s.txConnRaw(ctx, func(conn *pgx.Conn) error {
-		_, err := conn.CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromRows(rows))
+		_, err := conn.CopyFrom(ctx, pgx.Identifier{table}, cols, rows)
 		if err != nil {
 			return classify(err)
 		}
