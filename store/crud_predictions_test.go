@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strconv"
 	"testing"
@@ -131,6 +132,56 @@ func TestPredictionCreateBatch(t *testing.T) {
 		empty, err := s.PredictionCreateBatch(ctx, nil)
 		if err != nil || len(empty) != 0 {
 			t.Fatalf("empty batch: %v, %v", empty, err)
+		}
+	})
+}
+
+// TestPredictionCreateStream checks a streamed batch while other writers
+// draw ids from the same sequence in the middle of it (each
+// PredictionCreate commits at once): the ids come back in input order,
+// and none of them is another writer's.
+func TestPredictionCreateStream(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		m := mustModel(t, s, "churn", "v1")
+		const n = 3000
+		var others []int64
+		ids, err := s.PredictionCreateStream(ctx, n, func(i int) (mlops.NewPrediction, error) {
+			if i%1000 == 500 {
+				p, err := s.PredictionCreate(ctx, mlops.NewPrediction{ModelID: m.ID, Prediction: -1})
+				if err != nil {
+					return mlops.NewPrediction{}, err
+				}
+				others = append(others, p.ID)
+			}
+			return mlops.NewPrediction{ModelID: m.ID, Prediction: int64(i)}, nil
+		})
+		must(t, err)
+		if len(ids) != n || len(others) != 3 {
+			t.Fatalf("%d ids for %d predictions, %d other rows", len(ids), n, len(others))
+		}
+		for i, id := range ids {
+			p, err := s.PredictionGet(ctx, id)
+			must(t, err)
+			if p.Prediction != int64(i) {
+				t.Fatalf("ids[%d] = %d holds prediction %d", i, id, p.Prediction)
+			}
+		}
+		if got := count(t, s, "predictions"); got != n+3 {
+			t.Fatalf("stored %d rows, want %d", got, n+3)
+		}
+
+		// An error from next stores nothing and comes back as is.
+		stop := errors.New("stop")
+		_, err = s.PredictionCreateStream(ctx, 10, func(i int) (mlops.NewPrediction, error) {
+			if i == 7 {
+				return mlops.NewPrediction{}, stop
+			}
+			return mlops.NewPrediction{ModelID: m.ID, Prediction: 1}, nil
+		})
+		if err != stop || count(t, s, "predictions") != n+3 {
+			t.Fatalf("error from next: %v, %d rows", err, count(t, s, "predictions"))
 		}
 	})
 }

@@ -96,17 +96,14 @@ func (s *Store) PredictionCreateStream(ctx context.Context, n int, next func(i i
 	if n <= 0 {
 		return []int64{}, nil
 	}
-	rows := &predictionRows{n: n, next: next, ids: make([]int64, n), vals: make([]any, 1+len(predictionCols))}
+	rows := &predictionRows{n: n, next: next, ids: make([]int64, n), vals: make([]any, len(predictionCols))}
 	var err error
 	if s.engine == SQLite {
 		err = s.predictionsSQLite(ctx, rows)
 	} else {
 		err = s.InTx(ctx, func(tx *Store) error {
 			rows.vals[len(rows.vals)-1] = tx.Now()
-			if err := tx.reserveIDs(ctx, "predictions", rows.ids); err != nil {
-				return err
-			}
-			return tx.copyFrom(ctx, "predictions", append([]string{"id"}, predictionCols...), rows)
+			return tx.copyNumbered(ctx, "predictions", predictionCols, rows, rows.ids)
 		})
 	}
 	switch {
@@ -164,7 +161,9 @@ func (r *predictionRows) Next() bool {
 	}
 	p, err := r.next(i)
 	if err == nil {
-		err = prefixErr(p.Validate(), fmt.Sprintf("predictions[%d].", i))
+		if err = p.Validate(); err != nil {
+			err = prefixErr(err, fmt.Sprintf("predictions[%d].", i))
+		}
 	}
 	if err != nil {
 		r.err = err
@@ -181,7 +180,7 @@ func (r *predictionRows) Values() ([]any, error) {
 	if len(features) == 0 {
 		features = emptyObject
 	}
-	v[0], v[1], v[2], v[3], v[4], v[5], v[6] = r.ids[len(r.modelIDs)-1], p.ModelID, features, p.Prediction, p.Probability, p.LatencyMS, p.Actual
+	v[0], v[1], v[2], v[3], v[4], v[5] = p.ModelID, features, p.Prediction, p.Probability, p.LatencyMS, p.Actual
 	return v, nil
 }
 
@@ -251,6 +250,48 @@ func (s *Store) reserveIDs(ctx context.Context, table string, ids []int64) error
 		}
 		if len(got) != len(ids) {
 			return fmt.Errorf("store: reserved %d ids for %s, wanted %d", len(got), table, len(ids))
+		}
+		copy(ids, got)
+		return nil
+	})
+}
+
+// copyNumbered COPYs rows into table inside the store's transaction,
+// letting the id column's default number them, and fills ids in input
+// order. COPY draws the defaults row by row in input order, so the ids
+// increase with it. They are the len(ids) values after the one drawn just
+// before the COPY, unless another session drew from the sequence
+// meanwhile; then they are read back as this transaction's rows in that
+// range.
+func (s *Store) copyNumbered(ctx context.Context, table string, cols []string, rows pgx.CopyFromSource, ids []int64) error {
+	return s.txConnRaw(ctx, func(conn *pgx.Conn) error {
+		var before, last int64
+		if err := conn.QueryRow(ctx, `SELECT nextval(pg_get_serial_sequence($1, 'id'))`, table).Scan(&before); err != nil {
+			return classify(err)
+		}
+		if _, err := conn.CopyFrom(ctx, pgx.Identifier{table}, cols, rows); err != nil {
+			return classify(err)
+		}
+		if err := conn.QueryRow(ctx, `SELECT currval(pg_get_serial_sequence($1, 'id'))`, table).Scan(&last); err != nil {
+			return classify(err)
+		}
+		if last-before == int64(len(ids)) {
+			for i := range ids {
+				ids[i] = before + 1 + int64(i)
+			}
+			return nil
+		}
+		r, err := conn.Query(ctx, `SELECT id FROM `+table+` WHERE id > $1 AND id <= $2
+			AND xmin::text = (txid_current() % 4294967296)::text ORDER BY id`, before, last)
+		if err != nil {
+			return classify(err)
+		}
+		got, err := pgx.CollectRows(r, pgx.RowTo[int64])
+		if err != nil {
+			return classify(err)
+		}
+		if len(got) != len(ids) {
+			return fmt.Errorf("store: found %d new ids in %s, wanted %d", len(got), table, len(ids))
 		}
 		copy(ids, got)
 		return nil
