@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"strings"
 
@@ -83,6 +84,103 @@ func decodeBatch[W, T any](raw []byte, key string, list func(*W) []T, required f
 		return nil, err
 	}
 	return items, nil
+}
+
+// errNotStreamed says a batch body could not be streamed: it is not the
+// plain {"<key>": [items...]}, or an item would not pass decodeBatch. The
+// route then decodes the body again with decodeBatch, which says exactly
+// what is wrong (or stores it, when the shape was merely unusual).
+var errNotStreamed = errors.New("httpapi: batch body not streamed")
+
+// batchStream decodes the items of a batch body one at a time, so that the
+// store can write each item while the next is decoded. It accepts only
+// what decodeBatch accepts, and fails with errNotStreamed on anything else.
+type batchStream[T any] struct {
+	dec      *json.Decoder
+	n        int // items in the list, counted before decoding
+	required func(T) []string
+}
+
+// newBatchStream starts reading a body {"<key>": [...]} with 1 to
+// MaxBatchItems items; ok is false for any other body.
+func newBatchStream[T any](raw []byte, key string, required func(T) []string) (b *batchStream[T], ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, false
+	}
+	if t, err := dec.Token(); err != nil || t != key {
+		return nil, false
+	}
+	n := countItems(raw[dec.InputOffset():])
+	if n < 1 || n > MaxBatchItems {
+		return nil, false
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('[') {
+		return nil, false
+	}
+	return &batchStream[T]{dec: dec, n: n, required: required}, true
+}
+
+// next decodes item i (called in order); after the last item it checks
+// that the body ends there.
+func (b *batchStream[T]) next(i int) (T, error) {
+	var it T
+	if err := b.dec.Decode(&it); err != nil || len(b.required(it)) > 0 {
+		return it, errNotStreamed
+	}
+	if i == b.n-1 && !b.atEnd() {
+		return it, errNotStreamed
+	}
+	return it, nil
+}
+
+func (b *batchStream[T]) atEnd() bool {
+	for _, want := range []json.Delim{']', '}'} {
+		if t, err := b.dec.Token(); err != nil || t != want {
+			return false
+		}
+	}
+	_, err := b.dec.Token()
+	return err == io.EOF
+}
+
+// countItems counts the items of the JSON array after the ':' at the
+// start of b, or returns -1 when there is none. It only follows strings,
+// brackets and commas; the decoder checks the rest, so a malformed body
+// that it miscounts is still refused.
+func countItems(b []byte) int {
+	b = bytes.TrimLeft(b, " \t\r\n:")
+	if len(b) == 0 || b[0] != '[' {
+		return -1
+	}
+	if rest := bytes.TrimLeft(b[1:], " \t\r\n"); len(rest) > 0 && rest[0] == ']' {
+		return 0
+	}
+	commas, depth := 0, 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			// Skip the string: find its closing quote, past escapes.
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case '[', '{':
+			depth++
+		case ']', '}':
+			depth--
+			if depth == 0 {
+				return commas + 1
+			}
+		case ',':
+			if depth == 1 {
+				commas++
+			}
+		}
+	}
+	return -1
 }
 
 // locateError finds what made a well-formed batch body fail to decode, so

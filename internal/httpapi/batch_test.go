@@ -30,6 +30,11 @@ func TestBatchDecodingRules(t *testing.T) {
 			{"required field missing", "/api/v1/predictions/batch", `{"predictions": [` + strings.Replace(good, `"prediction":1,`, ``, 1) + `]}`, 422, []string{"body.predictions[0].prediction"}},
 			{"model_id missing", "/api/v1/predictions/batch", fmt.Sprintf(`{"predictions": [{"prediction":1}]}`), 422, []string{"body.predictions[0].model_id"}},
 			{"range checked by the store", "/api/v1/predictions/batch", `{"predictions": [` + strings.Replace(good, `0.5`, `1.5`, 1) + `]}`, 422, []string{"body.predictions[0].probability"}},
+			// Bodies the streaming decode refuses late: the strict pass answers.
+			{"trailing data after items", "/api/v1/predictions/batch", `{"predictions": [` + good + `,` + good + `]} {}`, 400, nil},
+			{"unknown field after the list", "/api/v1/predictions/batch", `{"predictions": [` + good + `], "extra": 1}`, 422, []string{"body.extra"}},
+			{"unknown field before the list", "/api/v1/predictions/batch", `{"extra": 1, "predictions": [` + good + `]}`, 422, []string{"body.extra"}},
+			{"unclosed list", "/api/v1/predictions/batch", `{"predictions": [` + good + `,` + good + `}`, 400, nil},
 			{"metric value missing", "/api/v1/metrics/batch", `{"metrics": [{"metric_name":"x"}]}`, 422, []string{"body.metrics[0].metric_value"}},
 			{"metric unknown field", "/api/v1/metrics/batch", `{"metrics": [{"metric_name":"x","metric_value":1,"unit":"ms"}]}`, 422, []string{"body.metrics[0].unit"}},
 		}
@@ -57,6 +62,14 @@ func TestBatchDecodingRules(t *testing.T) {
 		out := c.must(201, "POST", "/api/v1/predictions/batch", `{"predictions": [`+good+`,`+good+`]}`)
 		if out["count"] != float64(2) || c.count("predictions") != 2 {
 			t.Fatalf("batch of 2: %v, %d rows", out, c.count("predictions"))
+		}
+
+		// Strings holding brackets, commas and escaped quotes, and spaces
+		// between the tokens, do not confuse the item count.
+		tricky := fmt.Sprintf(`{"model_id":%d,"features":{"s":"a,]}\\\"[{,"},"prediction":0}`, m)
+		out = c.must(201, "POST", "/api/v1/predictions/batch", "{ \"predictions\" :\n [ "+tricky+" ,\n"+tricky+", "+good+" ] }\n")
+		if out["count"] != float64(3) || c.count("predictions") != 5 {
+			t.Fatalf("batch of 3: %v, %d rows", out, c.count("predictions"))
 		}
 	})
 }

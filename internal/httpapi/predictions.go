@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -39,6 +40,20 @@ func (n NewPrediction) missing() []string {
 		out = append(out, "prediction")
 	}
 	return out
+}
+
+// createPredictionsStrict decodes a batch body in one strict pass, then
+// stores it.
+func (s *Server) createPredictionsStrict(ctx context.Context, raw []byte) ([]int64, error) {
+	batch, err := decodeBatch(raw, "predictions", func(b *PredictionBatch) []NewPrediction { return b.Predictions }, NewPrediction.missing)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]mlops.NewPrediction, len(batch))
+	for i, p := range batch {
+		items[i] = p.domain()
+	}
+	return s.st.PredictionCreateBatch(ctx, items)
 }
 
 func deref[T any](p *T) T {
@@ -100,15 +115,21 @@ func registerPredictions(api huma.API, s *Server) {
 		Description:   "One bad item is a 422 naming its index (body.predictions[3].probability), and nothing is stored.",
 		DefaultStatus: http.StatusCreated, MaxBodyBytes: MaxBatchBodyBytes,
 	}, PredictionBatch{}), func(ctx context.Context, in *rawBatchIn) (*body[BatchResult], error) {
-		batch, err := decodeBatch(in.RawBody, "predictions", func(b *PredictionBatch) []NewPrediction { return b.Predictions }, NewPrediction.missing)
-		if err != nil {
-			return nil, err
+		// The items are decoded while the store writes them. If that is
+		// refused for anything the client sent, the body is decoded again in
+		// one strict pass and stored as a slice, which answers exactly (every
+		// bad field, 400 or 422), or stores it if its shape was only unusual.
+		err := errNotStreamed
+		var ids []int64
+		if stream, ok := newBatchStream(in.RawBody, "predictions", NewPrediction.missing); ok {
+			ids, err = s.st.PredictionCreateStream(ctx, stream.n, func(i int) (mlops.NewPrediction, error) {
+				p, err := stream.next(i)
+				return p.domain(), err
+			})
 		}
-		items := make([]mlops.NewPrediction, len(batch))
-		for i, p := range batch {
-			items[i] = p.domain()
+		if _, invalid := mlops.AsValidation(err); invalid || errors.Is(err, errNotStreamed) {
+			ids, err = s.createPredictionsStrict(ctx, in.RawBody)
 		}
-		ids, err := s.st.PredictionCreateBatch(ctx, items)
 		if err != nil {
 			return nil, err
 		}
