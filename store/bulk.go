@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -10,21 +11,58 @@ import (
 )
 
 // bulkInsert inserts rows (values in cols order) into table in the store's
-// transaction and fills ids in input order: COPY on PostgreSQL, with ids
-// reserved from the table's identity sequence first, multi-row INSERTs on
-// SQLite.
+// transaction and fills ids in input order: COPY on PostgreSQL
+// (copyNumbered), multi-row INSERTs on SQLite.
 func (s *Store) bulkInsert(ctx context.Context, table string, cols []string, rows [][]any, ids []int64, errPrefix string) error {
 	if s.engine == SQLite {
 		return s.bulkInsertSQLite(ctx, table, cols, rows, ids, errPrefix)
 	}
-	if err := s.reserveIDs(ctx, table, ids); err != nil {
-		return err
+	return s.copyNumbered(ctx, table, cols, pgx.CopyFromRows(rows), ids)
+}
+
+// copyNumbered COPYs rows into table inside the store's transaction,
+// letting the id column's default number them, and fills ids in input
+// order. COPY draws the defaults row by row in input order, so the ids
+// increase with it. They are the len(ids) values after the one drawn just
+// before the COPY, unless another session drew from the sequence
+// meanwhile; then they are read back as this transaction's rows in that
+// range.
+func (s *Store) copyNumbered(ctx context.Context, table string, cols []string, rows pgx.CopyFromSource, ids []int64) error {
+	if s.tx == nil {
+		return errors.New("store: copyNumbered outside a transaction")
 	}
-	withID := make([][]any, len(rows))
-	for i, r := range rows {
-		withID[i] = append([]any{ids[i]}, r...)
-	}
-	return s.copyFrom(ctx, table, append([]string{"id"}, cols...), pgx.CopyFromRows(withID))
+	return s.txConnRaw(ctx, func(conn *pgx.Conn) error {
+		var before, last int64
+		if err := conn.QueryRow(ctx, `SELECT nextval(pg_get_serial_sequence($1, 'id'))`, table).Scan(&before); err != nil {
+			return classify(err)
+		}
+		if _, err := conn.CopyFrom(ctx, pgx.Identifier{table}, cols, rows); err != nil {
+			return classify(err)
+		}
+		if err := conn.QueryRow(ctx, `SELECT currval(pg_get_serial_sequence($1, 'id'))`, table).Scan(&last); err != nil {
+			return classify(err)
+		}
+		if last-before == int64(len(ids)) {
+			for i := range ids {
+				ids[i] = before + 1 + int64(i)
+			}
+			return nil
+		}
+		r, err := conn.Query(ctx, `SELECT id FROM `+table+` WHERE id > $1 AND id <= $2
+			AND xmin::text = (txid_current() % 4294967296)::text ORDER BY id`, before, last)
+		if err != nil {
+			return classify(err)
+		}
+		got, err := pgx.CollectRows(r, pgx.RowTo[int64])
+		if err != nil {
+			return classify(err)
+		}
+		if len(got) != len(ids) {
+			return fmt.Errorf("store: found %d new ids in %s, wanted %d", len(got), table, len(ids))
+		}
+		copy(ids, got)
+		return nil
+	})
 }
 
 // sqliteChunk is how many rows one multi-row INSERT carries on SQLite

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/mlopsdev/mlops"
 )
 
@@ -235,82 +233,6 @@ func prefixErr(err error, prefix string) error {
 		return v.Prefix(prefix)
 	}
 	return err
-}
-
-// reserveIDs fills ids with fresh values of table's id sequence.
-func (s *Store) reserveIDs(ctx context.Context, table string, ids []int64) error {
-	// One array in pgx's binary format rather than len(ids) rows through
-	// database/sql: 10,000 ids in one value.
-	return s.txConnRaw(ctx, func(conn *pgx.Conn) error {
-		var got []int64
-		err := conn.QueryRow(ctx, `SELECT array_agg(nextval((SELECT pg_get_serial_sequence($1, 'id'))::regclass))
-			FROM generate_series(1, $2::int)`, table, len(ids)).Scan(&got)
-		if err != nil {
-			return classify(err)
-		}
-		if len(got) != len(ids) {
-			return fmt.Errorf("store: reserved %d ids for %s, wanted %d", len(got), table, len(ids))
-		}
-		copy(ids, got)
-		return nil
-	})
-}
-
-// copyNumbered COPYs rows into table inside the store's transaction,
-// letting the id column's default number them, and fills ids in input
-// order. COPY draws the defaults row by row in input order, so the ids
-// increase with it. They are the len(ids) values after the one drawn just
-// before the COPY, unless another session drew from the sequence
-// meanwhile; then they are read back as this transaction's rows in that
-// range.
-func (s *Store) copyNumbered(ctx context.Context, table string, cols []string, rows pgx.CopyFromSource, ids []int64) error {
-	return s.txConnRaw(ctx, func(conn *pgx.Conn) error {
-		var before, last int64
-		if err := conn.QueryRow(ctx, `SELECT nextval(pg_get_serial_sequence($1, 'id'))`, table).Scan(&before); err != nil {
-			return classify(err)
-		}
-		if _, err := conn.CopyFrom(ctx, pgx.Identifier{table}, cols, rows); err != nil {
-			return classify(err)
-		}
-		if err := conn.QueryRow(ctx, `SELECT currval(pg_get_serial_sequence($1, 'id'))`, table).Scan(&last); err != nil {
-			return classify(err)
-		}
-		if last-before == int64(len(ids)) {
-			for i := range ids {
-				ids[i] = before + 1 + int64(i)
-			}
-			return nil
-		}
-		r, err := conn.Query(ctx, `SELECT id FROM `+table+` WHERE id > $1 AND id <= $2
-			AND xmin::text = (txid_current() % 4294967296)::text ORDER BY id`, before, last)
-		if err != nil {
-			return classify(err)
-		}
-		got, err := pgx.CollectRows(r, pgx.RowTo[int64])
-		if err != nil {
-			return classify(err)
-		}
-		if len(got) != len(ids) {
-			return fmt.Errorf("store: found %d new ids in %s, wanted %d", len(got), table, len(ids))
-		}
-		copy(ids, got)
-		return nil
-	})
-}
-
-// copyFrom runs COPY on the connection of the store's transaction. It must
-// be called inside InTx.
-func (s *Store) copyFrom(ctx context.Context, table string, cols []string, rows pgx.CopyFromSource) error {
-	if s.tx == nil {
-		return errors.New("store: copyFrom outside a transaction")
-	}
-	return s.txConnRaw(ctx, func(conn *pgx.Conn) error {
-		_, err := conn.CopyFrom(ctx, pgx.Identifier{table}, cols, rows)
-		if err != nil {
-			return classify(err)
-		}
-		return nil
-	})
 }
 
 // PredictionGet returns one prediction.
