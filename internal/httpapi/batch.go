@@ -19,7 +19,9 @@ import (
 // generic maps and walking the schema, then decodes it again, which costs
 // more than storing 10,000 rows. decodeBatch makes one strict pass with the
 // same rules (unknown fields refused, required fields present, types
-// checked, at most MaxBatchItems) and reports errors the same way.
+// checked, at most MaxBatchItems) and reports errors the same way. The
+// prediction route first streams the items into the store (batchStream)
+// and uses decodeBatch only when that is refused.
 type rawBatchIn struct {
 	RawBody []byte
 }
