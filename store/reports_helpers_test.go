@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,22 +16,8 @@ import (
 // loopT0 is the start of every loop test clock, on an hour and day boundary.
 var loopT0 = time.Date(2026, 5, 4, 0, 0, 0, 0, time.UTC)
 
-type loopClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *loopClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *loopClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
+// loopClock is the settable test clock of helpers_test.go.
+type loopClock = clock
 
 // loopEach runs fn once per engine with a fresh store on a clock at loopT0.
 func loopEach(t *testing.T, fn func(t *testing.T, s *store.Store, c *loopClock)) {
