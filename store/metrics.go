@@ -134,23 +134,15 @@ func (s *Store) MetricSeriesEach(ctx context.Context, f MetricFilter, fn func(Me
 	if err != nil {
 		return err
 	}
-	rows, err := s.reader().QueryContext(ctx, `SELECT created_at, metric_value FROM performance_metrics`+q.sql()+
-		` ORDER BY created_at, id`, q.args...)
-	if err != nil {
-		return classify(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
+	return s.eachRow(ctx, `SELECT created_at, metric_value FROM performance_metrics`+q.sql()+
+		` ORDER BY created_at, id`, q.args, func(sc scanner) error {
 		var p MetricPoint
-		if err := rows.Scan(&p.CreatedAt, &p.Value); err != nil {
-			return classify(err)
-		}
-		p.CreatedAt = p.CreatedAt.UTC()
-		if err := fn(p); err != nil {
+		if err := sc.Scan(&p.CreatedAt, &p.Value); err != nil {
 			return err
 		}
-	}
-	return classify(rows.Err())
+		p.CreatedAt = p.CreatedAt.UTC()
+		return fn(p)
+	})
 }
 
 // MetricSeries returns a metric series oldest first (the seed's
