@@ -7,6 +7,12 @@
 // is the server's alone), on a fresh SQLite file and, when --pg is given, on
 // a fresh schema of that PostgreSQL database, which it drops at the end.
 //
+// The single-prediction POSTs go through a minimal keep-alive HTTP/1.1
+// client (lean.go), one connection per client goroutine, like wrk: net/http's
+// client costs about twice the CPU per request, and on a small machine the
+// load generator shares the cores with the server and the database. Batches
+// and reads use net/http.
+//
 //	go run ./cmd/mlops-bench                       # SQLite only
 //	go run ./cmd/mlops-bench --pg postgres://postgres@127.0.0.1:5432/postgres
 //	go run ./cmd/mlops-bench --pg ... --sizes 1000000,10000000 --duration 10s
@@ -95,6 +101,7 @@ func main() {
 		}
 	}
 	fmt.Fprintf(c.out, "# mlops-bench: %d CPUs, %s, %s/%s, step duration %s\n", runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, c.duration)
+	fmt.Fprintln(c.out, "# single-prediction POSTs use a minimal keep-alive HTTP/1.1 client (like wrk), so the load generator takes less of the shared CPU")
 	for _, e := range c.engines {
 		if err := runEngine(context.Background(), c, e); err != nil {
 			fatal(fmt.Errorf("%s: %w", e, err))
@@ -407,13 +414,22 @@ func runEngine(ctx context.Context, c config, engine string) error {
 			return 1, err
 		})
 		row(w, engine, fmt.Sprintf("baseline: per-row INSERT+commit, %d conns", n), base, "rows/s", 0, "")
+		lean := make([]*leanClient, n)
+		for k := range lean {
+			if lean[k], err = newLeanClient(srv.base); err != nil {
+				return err
+			}
+		}
 		st := loop(n, c.duration, func(wk, i int) (int, error) {
-			code, body, err := post(srv.base, "/api/v1/predictions", predictionJSON(modelID, i))
+			code, body, err := lean[wk].post("/api/v1/predictions", predictionJSON(modelID, i))
 			if err == nil && code != http.StatusCreated {
 				err = fmt.Errorf("status %d: %s", code, body)
 			}
 			return 1, err
 		})
+		for _, lc := range lean {
+			lc.close()
+		}
 		row(w, engine, fmt.Sprintf("POST /predictions, %d clients", n), st, "req/s", base.rate(), "per-row")
 	}
 
