@@ -23,7 +23,17 @@ const shutdownTimeout = 15 * time.Second
 // API, the admin UI and /metrics until ctx is cancelled (SIGINT/SIGTERM in
 // cmd/mlops). Shutdown stops accepting connections, lets in-flight requests
 // finish (at most shutdownTimeout), then closes the store.
+//
+// Its log lines are buffered (see logBuffer); the buffer is flushed on
+// every return, after the server, the prediction writer and the store have
+// stopped, so the last lines of a shutdown are kept.
 func runServe(ctx context.Context, e *Env, args []string) error {
+	log, logBuf := newBufferedLogger(e.Stderr, logFlushSize, logFlushDelay)
+	defer logBuf.Close()
+	se := *e
+	se.Logger = log // the store's DATABASE_ECHO lines too
+	e = &se
+
 	fs := newFlags(e, "serve")
 	addr := fs.String("addr", e.Config.Addr, "listen address, host:port (MLOPS_ADDR); port 0 picks a free one")
 	noMigrate := fs.Bool("no-migrate", false, "do not apply pending migrations at start (/readyz stays 503 until they are applied)")
