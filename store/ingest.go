@@ -43,9 +43,10 @@ type IngesterOptions struct {
 	// QueueWait is how long Log waits for room in a full queue before it
 	// returns ErrOverloaded. Default 100ms; negative: do not wait.
 	QueueWait time.Duration
-	// Writers is the number of batches committed concurrently. Default 2
-	// on PostgreSQL (one batch gathers while the other commits) and 1 on
-	// SQLite (it has one writer).
+	// Writers is the number of batches committed concurrently. Default 1:
+	// SQLite has one writer, and on PostgreSQL a second writer halved the
+	// batches and cost more CPU per row than it saved in waiting (16 HTTP
+	// clients on 2 cores: 8,500 req/s with 2 writers, 10,400 with 1).
 	Writers int
 	// FlushTimeout bounds writing one batch. Default 30s.
 	FlushTimeout time.Duration
@@ -111,9 +112,6 @@ func NewIngester(s *Store, opts IngesterOptions) *Ingester {
 	}
 	if opts.Writers <= 0 {
 		opts.Writers = 1
-		if s.engine == Postgres {
-			opts.Writers = 2
-		}
 	}
 	if opts.FlushTimeout <= 0 {
 		opts.FlushTimeout = 30 * time.Second

@@ -100,6 +100,7 @@ func registerPredictions(api huma.API, s *Server) {
 	handle(api, s, huma.Operation{
 		OperationID: "create-prediction", Method: http.MethodPost, Path: "/api/v1/predictions", Tags: tags,
 		Summary: "Log a prediction", DefaultStatus: http.StatusCreated,
+		Middlewares: huma.Middlewares{s.fastPrediction},
 	}, func(ctx context.Context, in *predictionCreateIn) (*body[mlops.Prediction], error) {
 		// Concurrent single predictions share transactions (group commit);
 		// each answer still comes only after its own row is committed.

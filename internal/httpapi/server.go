@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -59,6 +60,8 @@ type Server struct {
 	handler  http.Handler
 	timeout  time.Duration
 	streamTO time.Duration
+
+	fastServed atomic.Int64 // predictions answered by fastPrediction (tests read it)
 }
 
 // New builds the API over st and registers its metrics in opts.Registry.

@@ -1,0 +1,335 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/mlopsdev/mlops"
+)
+
+// fastPrediction is the hot path of POST /api/v1/predictions, run as a
+// huma middleware before huma reads the body. huma validates a body by
+// decoding it into generic maps, walking the schema and decoding it again;
+// for a one-row request that cost more than the row's share of the group
+// commit. A plain, valid body (exact field names, each once, plain
+// numbers, no query string, JSON in and out) is decoded here in one pass,
+// logged and answered with exactly the bytes huma would write. Anything
+// else, and every error, is served by the regular handler with the body
+// restored, so the answers to unusual or bad requests are huma's own. A
+// request is never stored twice: when Log fails, nothing was stored, or
+// the request's context has ended, in which case the ingester stores no
+// row of it.
+func (s *Server) fastPrediction(ctx huma.Context, next func(huma.Context)) {
+	r, w := humago.Unwrap(ctx)
+	if !plainJSONRequest(r) {
+		next(ctx)
+		return
+	}
+	raw, complete := readSmallBody(r)
+	if !complete {
+		next(ctx)
+		return
+	}
+	in, ok := decodePrediction(raw)
+	if !ok {
+		next(ctx)
+		return
+	}
+	dctx, cancel := context.WithTimeout(r.Context(), s.timeout)
+	p, err := s.ing.Log(dctx, in)
+	cancel()
+	if err != nil {
+		next(ctx) // the body is still unread for it
+		return
+	}
+	s.m.ingest("predictions", 1)
+	s.fastServed.Add(1)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	enc := json.NewEncoder(w) // as huma.DefaultJSONFormat
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(p)
+}
+
+// plainJSONRequest reports whether r is a JSON body without query
+// parameters that asks for JSON (or anything) back.
+func plainJSONRequest(r *http.Request) bool {
+	if r.URL.RawQuery != "" || r.ContentLength <= 0 || r.ContentLength > MaxBodyBytes {
+		return false
+	}
+	switch r.Header.Get("Content-Type") {
+	case "application/json", "application/json; charset=utf-8":
+	default:
+		return false
+	}
+	switch r.Header.Get("Accept") {
+	case "", "*/*", "application/json":
+		return true
+	}
+	return false
+}
+
+// readSmallBody reads a body of r.ContentLength bytes. When it is not
+// exactly that long, or reading fails, r.Body is left to give the whole
+// body again and complete is false.
+func readSmallBody(r *http.Request) (raw []byte, complete bool) {
+	raw = make([]byte, r.ContentLength, r.ContentLength+1)
+	n, err := io.ReadFull(r.Body, raw)
+	raw = raw[:n]
+	if err == nil {
+		var one [1]byte
+		if m, _ := r.Body.Read(one[:]); m == 0 {
+			r.Body = io.NopCloser(bytes.NewReader(raw)) // readable again for the fallback
+			return raw, true
+		}
+		raw = append(raw, one[0])
+	}
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(raw), r.Body), r.Body}
+	return nil, false
+}
+
+// decodePrediction decodes a body of POST /api/v1/predictions that is a
+// plain, valid JSON object: the exact field names of NewPrediction, each at
+// most once, model_id and prediction present, integers as plain integer
+// literals, numbers within their documented ranges, features a JSON
+// object. It returns ok false for anything else, including input that huma
+// would accept in another spelling (field names in other cases, null for an
+// optional field, 1.0 for an integer): those take the regular path.
+func decodePrediction(b []byte) (in mlops.NewPrediction, ok bool) {
+	d := scan{b: b}
+	if !d.byte('{') {
+		return in, false
+	}
+	var seen uint8
+	const (
+		fModel = 1 << iota
+		fFeatures
+		fPrediction
+		fProbability
+		fLatency
+		fActual
+	)
+	for first := true; ; first = false {
+		if first && d.peek() == '}' {
+			break
+		}
+		key, ok := d.key()
+		if !ok || !d.byte(':') {
+			return in, false
+		}
+		var bit uint8
+		switch key {
+		case "model_id":
+			bit = fModel
+			in.ModelID, ok = d.integer()
+			ok = ok && in.ModelID >= 1
+		case "prediction":
+			bit = fPrediction
+			in.Prediction, ok = d.integer()
+		case "actual":
+			bit = fActual
+			var v int64
+			v, ok = d.integer()
+			in.Actual = &v
+		case "probability":
+			bit = fProbability
+			var v float64
+			v, ok = d.number()
+			ok = ok && v >= 0 && v <= 1
+			in.Probability = &v
+		case "latency_ms":
+			bit = fLatency
+			var v float64
+			v, ok = d.number()
+			ok = ok && v >= 0
+			in.LatencyMS = &v
+		case "features":
+			bit = fFeatures
+			var obj []byte
+			obj, ok = d.object()
+			in.Features = mlops.JSON(obj)
+		default:
+			return in, false
+		}
+		if !ok || seen&bit != 0 {
+			return in, false
+		}
+		seen |= bit
+		if d.byte(',') {
+			continue
+		}
+		break
+	}
+	if !d.byte('}') || !d.end() || seen&(fModel|fPrediction) != fModel|fPrediction {
+		return in, false
+	}
+	return in, true
+}
+
+// scan reads JSON tokens from b; each method skips the white space before
+// its token.
+type scan struct {
+	b []byte
+	i int
+}
+
+func (d *scan) ws() {
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+func (d *scan) peek() byte {
+	d.ws()
+	if d.i < len(d.b) {
+		return d.b[d.i]
+	}
+	return 0
+}
+
+// byte consumes c if it is the next token.
+func (d *scan) byte(c byte) bool {
+	if d.peek() != c || d.i >= len(d.b) {
+		return false
+	}
+	d.i++
+	return true
+}
+
+func (d *scan) end() bool {
+	d.ws()
+	return d.i == len(d.b)
+}
+
+// key reads a string without escapes or control characters.
+func (d *scan) key() (string, bool) {
+	if !d.byte('"') {
+		return "", false
+	}
+	start := d.i
+	for d.i < len(d.b) {
+		c := d.b[d.i]
+		switch {
+		case c == '"':
+			d.i++
+			return string(d.b[start : d.i-1]), true
+		case c == '\\' || c < 0x20:
+			return "", false
+		}
+		d.i++
+	}
+	return "", false
+}
+
+// literal returns the JSON number at the cursor and whether it has a
+// fraction or exponent; ok is false when the next token is not a number.
+func (d *scan) literal() (lit []byte, integer, ok bool) {
+	d.ws()
+	start := d.i
+	if d.i < len(d.b) && d.b[d.i] == '-' {
+		d.i++
+	}
+	switch {
+	case d.i < len(d.b) && d.b[d.i] == '0':
+		d.i++
+	case d.i < len(d.b) && d.b[d.i] >= '1' && d.b[d.i] <= '9':
+		d.digits()
+	default:
+		return nil, false, false
+	}
+	integer = true
+	if d.i < len(d.b) && d.b[d.i] == '.' {
+		d.i++
+		if !d.digits() {
+			return nil, false, false
+		}
+		integer = false
+	}
+	if d.i < len(d.b) && (d.b[d.i] == 'e' || d.b[d.i] == 'E') {
+		d.i++
+		if d.i < len(d.b) && (d.b[d.i] == '+' || d.b[d.i] == '-') {
+			d.i++
+		}
+		if !d.digits() {
+			return nil, false, false
+		}
+		integer = false
+	}
+	return d.b[start:d.i], integer, true
+}
+
+func (d *scan) digits() bool {
+	start := d.i
+	for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
+		d.i++
+	}
+	return d.i > start
+}
+
+func (d *scan) integer() (int64, bool) {
+	lit, integer, ok := d.literal()
+	if !ok || !integer {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(string(lit), 10, 64)
+	return v, err == nil
+}
+
+func (d *scan) number() (float64, bool) {
+	lit, _, ok := d.literal()
+	if !ok {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(string(lit), 64)
+	return v, err == nil && !math.IsInf(v, 0)
+}
+
+// object returns the JSON object at the cursor, verbatim.
+func (d *scan) object() ([]byte, bool) {
+	if d.peek() != '{' {
+		return nil, false
+	}
+	start, depth, inString := d.i, 0, false
+	for ; d.i < len(d.b); d.i++ {
+		c := d.b[d.i]
+		if inString {
+			switch c {
+			case '\\':
+				d.i++
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				d.i++
+				obj := d.b[start:d.i]
+				return obj, json.Valid(obj)
+			}
+		}
+	}
+	return nil, false
+}

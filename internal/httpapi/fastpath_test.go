@@ -1,0 +1,200 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/mlopsdev/mlops"
+	"github.com/mlopsdev/mlops/store"
+	"github.com/mlopsdev/mlops/store/storetest"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func TestDecodePredictionAccepts(t *testing.T) {
+	for body, want := range map[string]mlops.NewPrediction{
+		`{"model_id":3,"prediction":1}`:                              {ModelID: 3, Prediction: 1},
+		` { "prediction" : -2 , "model_id" : 9223372036854775807 } `: {ModelID: 9223372036854775807, Prediction: -2},
+		`{"model_id":1,"features":{"a":[1,{"b":"}"}],"c":"\"{"},"prediction":0,"probability":0.25,"latency_ms":1e2,"actual":1}`: {
+			ModelID: 1, Features: mlops.JSON(`{"a":[1,{"b":"}"}],"c":"\"{"}`), Prediction: 0,
+			Probability: ptr(0.25), LatencyMS: ptr(100.0), Actual: ptr(int64(1))},
+		`{"model_id":1,"prediction":1,"probability":1,"latency_ms":0,"features":{}}`: {
+			ModelID: 1, Prediction: 1, Probability: ptr(1.0), LatencyMS: ptr(0.0), Features: mlops.JSON(`{}`)},
+	} {
+		got, ok := decodePrediction([]byte(body))
+		if !ok || !reflect.DeepEqual(got, want) {
+			t.Errorf("decodePrediction(%s) = %+v, %v; want %+v, true", body, got, ok, want)
+		}
+	}
+}
+
+// Everything the fast path declines goes to huma, which answers it (or
+// accepts it in its own way); declining is never wrong, accepting wrongly
+// would be.
+func TestDecodePredictionDeclines(t *testing.T) {
+	for _, body := range []string{
+		``, `[]`, `{}`, `null`, `{"model_id":1}`, `{"prediction":1}`,
+		`{"MODEL_ID":1,"prediction":1}`,                    // huma matches names case-insensitively
+		`{"model_id":1,"prediction":1,"extra":2}`,          // unknown field: huma's 422
+		`{"model_id":1,"model_id":2,"prediction":1}`,       // duplicate
+		`{"model_id":1.0,"prediction":1}`,                  // not a plain integer
+		`{"model_id":0,"prediction":1}`,                    // below minimum
+		`{"model_id":-1,"prediction":1}`,                   // below minimum
+		`{"model_id":1,"prediction":99999999999999999999}`, // overflows int64
+		`{"model_id":1,"prediction":1,"probability":1.5}`,
+		`{"model_id":1,"prediction":1,"probability":-0.1}`,
+		`{"model_id":1,"prediction":1,"latency_ms":-1}`,
+		`{"model_id":1,"prediction":1,"latency_ms":1e999}`,
+		`{"model_id":1,"prediction":1,"probability":null}`,
+		`{"model_id":1,"prediction":1,"actual":null}`,
+		`{"model_id":1,"prediction":1,"features":null}`,
+		`{"model_id":1,"prediction":1,"features":[1]}`,
+		`{"model_id":1,"prediction":1,"features":{"a":}}`,
+		`{"model_id":1,"prediction":1,"features":{"a":1}`,
+		`{"model_id":"1","prediction":1}`,
+		`{"model_id":01,"prediction":1}`,
+		`{"model_id":1,"prediction":1.}`,
+		`{"model_id":1,"prediction":-}`,
+		`{"model_id":1,"prediction":1,}`,
+		`{"model_id":1 "prediction":1}`,
+		`{"model_id":1,"prediction":1} {}`,
+		`{"model_id":1,"prediction":1}x`,
+		`{"model\u005fid":1,"prediction":1}`,
+		`{"model_id":1,"prediction":1,"latency_ms":1e}`,
+	} {
+		if got, ok := decodePrediction([]byte(body)); ok {
+			t.Errorf("decodePrediction(%s) = %+v, true; want it declined", body, got)
+		}
+	}
+}
+
+// FuzzDecodePrediction checks the fast decoder against encoding/json with
+// huma's rules: whatever it accepts decodes to the same values and passes
+// validation.
+func FuzzDecodePrediction(f *testing.F) {
+	for _, s := range []string{
+		`{"model_id":3,"prediction":1}`,
+		`{"model_id":1,"features":{"a":[1,{"b":"}"}]},"prediction":0,"probability":0.25,"latency_ms":1e2,"actual":1}`,
+		`{"model_id":1,"prediction":1,"probability":null}`,
+		`{"MODEL_ID":1,"prediction":1}`,
+		`{"model_id":1,"prediction":1,"features":{"s":"\ud800"}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, ok := decodePrediction(body)
+		if !ok {
+			return
+		}
+		var ref NewPrediction
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&ref); err != nil {
+			t.Fatalf("fast path accepted %q, encoding/json refuses it: %v", body, err)
+		}
+		if dec.More() {
+			t.Fatalf("fast path accepted %q with data after the object", body)
+		}
+		if len(ref.missing()) > 0 {
+			t.Fatalf("fast path accepted %q without %v", body, ref.missing())
+		}
+		want := ref.domain()
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("decodePrediction(%q) = %+v, encoding/json gives %+v", body, got, want)
+		}
+		if err := got.Validate(); err != nil {
+			t.Fatalf("fast path accepted %q, which fails validation: %v", body, err)
+		}
+	})
+}
+
+// TestFastPredictionAnswersAsHuma posts the same predictions once through
+// the fast path and once through huma (a Content-Type spelling the fast
+// path leaves to huma) and compares the answers byte for byte, ids and
+// timestamps aside; bad requests must get huma's answers too.
+func TestFastPredictionAnswersAsHuma(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		mv, err := st.ModelVersionCreate(ctx, mlops.NewModelVersion{ModelName: "fast", Version: "1", Algorithm: "rf"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := New(st, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := httptest.NewServer(srv)
+		defer func() {
+			ts.Close()
+			_ = srv.Close(ctx)
+		}()
+		post := func(contentType, query, body string) (int, http.Header, string) {
+			req, err := http.NewRequest(http.MethodPost, ts.URL+"/api/v1/predictions"+query, strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", contentType)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Header.Del("Date")
+			resp.Header.Del("X-Request-Id")
+			if resp.ContentLength != int64(len(b)) {
+				t.Errorf("Content-Length %d for a body of %d bytes", resp.ContentLength, len(b))
+			}
+			resp.Header.Del("Content-Length") // the timestamp's length varies
+			return resp.StatusCode, resp.Header, string(b)
+		}
+		varying := regexp.MustCompile(`"(id|created_at)":("[^"]*"|\d+)`)
+		id := mv.ID
+		for _, body := range []string{
+			fmt.Sprintf(`{"model_id":%d,"prediction":1}`, id),
+			fmt.Sprintf(`{"model_id":%d,"features":{"age":50,"tags":["a","<b>"]},"prediction":0,"probability":0.75,"latency_ms":12.5,"actual":1}`, id),
+			fmt.Sprintf(`{"model_id":%d,"prediction":1,"probability":1.5}`, id), // 422 from huma
+			`{"model_id":999999,"prediction":1}`,                           // unknown model: 422 from the store
+			fmt.Sprintf(`{"model_id":%d,"prediction":1,"extra":true}`, id), // unknown field
+			fmt.Sprintf(`{"model_id":%d,"prediction":1`, id),               // malformed: 400
+		} {
+			before := srv.fastServed.Load()
+			fastCode, fastHdr, fastBody := post("application/json", "", body)
+			served := srv.fastServed.Load() - before
+			humaCode, humaHdr, humaBody := post("application/json; charset=UTF-8", "", body)
+			if srv.fastServed.Load() != before+served {
+				t.Fatalf("the fast path served a request it should have left to huma: %s", body)
+			}
+			if wantFast := fastCode == http.StatusCreated; (served == 1) != wantFast {
+				t.Errorf("%s: fast path served %d request(s), status %d", body, served, fastCode)
+			}
+			if fastCode != humaCode || !reflect.DeepEqual(fastHdr, humaHdr) ||
+				varying.ReplaceAllString(fastBody, "") != varying.ReplaceAllString(humaBody, "") {
+				t.Errorf("%s:\nfast %d %v %s\nhuma %d %v %s", body, fastCode, fastHdr, fastBody, humaCode, humaHdr, humaBody)
+			}
+		}
+		// A query parameter is huma's to refuse; nothing is stored.
+		if code, _, body := post("application/json", "?x=1", fmt.Sprintf(`{"model_id":%d,"prediction":1}`, id)); code != http.StatusUnprocessableEntity {
+			t.Errorf("with ?x=1: %d %s, want 422", code, body)
+		}
+		stored, err := st.PredictionsRecent(ctx, id, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(stored); n != 4 {
+			t.Errorf("%d predictions stored, want 4 (two bodies, each on both paths)", n)
+		}
+	})
+}
