@@ -22,11 +22,9 @@ import (
 // commit. A plain, valid body (exact field names, each once, plain
 // numbers, no query string, JSON in and out) is decoded here in one pass,
 // logged and answered with exactly the bytes huma would write. Anything
-// else, and every error, is served by the regular handler with the body
-// restored, so the answers to unusual or bad requests are huma's own. A
-// request is never stored twice: when Log fails, nothing was stored, or
-// the request's context has ended, in which case the ingester stores no
-// row of it.
+// else is served by the regular handler with the body restored, so the
+// answers to unusual or bad requests are huma's own; when Log fails, the
+// regular handler answers that error (fastError) without logging again.
 func (s *Server) fastPrediction(ctx huma.Context, next func(huma.Context)) {
 	r, w := humago.Unwrap(ctx)
 	if !plainJSONRequest(r) {
@@ -47,7 +45,9 @@ func (s *Server) fastPrediction(ctx huma.Context, next func(huma.Context)) {
 	p, err := s.ing.Log(dctx, in)
 	cancel()
 	if err != nil {
-		next(ctx) // the body is still unread for it
+		// huma decodes the body again (it is still unread for it) and the
+		// handler answers this error instead of logging the row again.
+		next(huma.WithValue(ctx, fastErrKey{}, err))
 		return
 	}
 	s.m.ingest("predictions", 1)
@@ -57,6 +57,15 @@ func (s *Server) fastPrediction(ctx huma.Context, next func(huma.Context)) {
 	enc := json.NewEncoder(w) // as huma.DefaultJSONFormat
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(p)
+}
+
+type fastErrKey struct{}
+
+// fastError is the error fastPrediction got for this request's row, if it
+// tried to log it.
+func fastError(ctx context.Context) error {
+	err, _ := ctx.Value(fastErrKey{}).(error)
+	return err
 }
 
 // plainJSONRequest reports whether r is a JSON body without query
@@ -108,6 +117,14 @@ func readSmallBody(r *http.Request) (raw []byte, complete bool) {
 // optional field, 1.0 for an integer): those take the regular path.
 func decodePrediction(b []byte) (in mlops.NewPrediction, ok bool) {
 	d := scan{b: b}
+	in, ok = d.prediction(false)
+	return in, ok && d.end()
+}
+
+// prediction reads one object as decodePrediction describes; with
+// nullable, null for an optional field means it is absent, as in
+// encoding/json.
+func (d *scan) prediction(nullable bool) (in mlops.NewPrediction, ok bool) {
 	if !d.byte('{') {
 		return in, false
 	}
@@ -139,26 +156,34 @@ func decodePrediction(b []byte) (in mlops.NewPrediction, ok bool) {
 			in.Prediction, ok = d.integer()
 		case "actual":
 			bit = fActual
-			var v int64
-			v, ok = d.integer()
-			in.Actual = &v
+			if !nullable || !d.null() {
+				var v int64
+				v, ok = d.integer()
+				in.Actual = &v
+			}
 		case "probability":
 			bit = fProbability
-			var v float64
-			v, ok = d.number()
-			ok = ok && v >= 0 && v <= 1
-			in.Probability = &v
+			if !nullable || !d.null() {
+				var v float64
+				v, ok = d.number()
+				ok = ok && v >= 0 && v <= 1
+				in.Probability = &v
+			}
 		case "latency_ms":
 			bit = fLatency
-			var v float64
-			v, ok = d.number()
-			ok = ok && v >= 0
-			in.LatencyMS = &v
+			if !nullable || !d.null() {
+				var v float64
+				v, ok = d.number()
+				ok = ok && v >= 0
+				in.LatencyMS = &v
+			}
 		case "features":
 			bit = fFeatures
-			var obj []byte
-			obj, ok = d.object()
-			in.Features = mlops.JSON(obj)
+			if !nullable || !d.null() {
+				var obj []byte
+				obj, ok = d.object()
+				in.Features = mlops.JSON(obj)
+			}
 		default:
 			return in, false
 		}
@@ -171,7 +196,7 @@ func decodePrediction(b []byte) (in mlops.NewPrediction, ok bool) {
 		}
 		break
 	}
-	if !d.byte('}') || !d.end() || seen&(fModel|fPrediction) != fModel|fPrediction {
+	if !d.byte('}') || seen&(fModel|fPrediction) != fModel|fPrediction {
 		return in, false
 	}
 	return in, true
@@ -210,6 +235,15 @@ func (d *scan) byte(c byte) bool {
 	}
 	d.i++
 	return true
+}
+
+// null consumes a JSON null.
+func (d *scan) null() bool {
+	if d.peek() == 'n' && bytes.HasPrefix(d.b[d.i:], []byte("null")) {
+		d.i += 4
+		return true
+	}
+	return false
 }
 
 func (d *scan) end() bool {
@@ -332,4 +366,44 @@ func (d *scan) object() ([]byte, bool) {
 		}
 	}
 	return nil, false
+}
+
+// predictionStream reads the items of a {"predictions": [...]} body with
+// the one-pass decoder, for PredictionCreateStream. It accepts only plain
+// items (as decodePrediction, plus null for an optional field); any other
+// item, or anything after the list, ends the stream with errNotStreamed and
+// the body goes to the strict decoder, which answers it exactly.
+type predictionStream struct {
+	d scan
+	n int // items in the list, counted before decoding
+}
+
+// newPredictionStream starts reading a body {"predictions": [...]} with 1
+// to MaxBatchItems items; ok is false for any other start.
+func newPredictionStream(raw []byte) (p *predictionStream, ok bool) {
+	d := scan{b: raw}
+	if !d.byte('{') {
+		return nil, false
+	}
+	if key, ok := d.key(); !ok || key != "predictions" {
+		return nil, false
+	}
+	n := countItems(raw[d.i:])
+	if n < 1 || n > MaxBatchItems || !d.byte(':') || !d.byte('[') {
+		return nil, false
+	}
+	return &predictionStream{d: d, n: n}, true
+}
+
+// next decodes item i (called in order); after the last item it checks
+// that the body ends there.
+func (p *predictionStream) next(i int) (mlops.NewPrediction, error) {
+	if i > 0 && !p.d.byte(',') {
+		return mlops.NewPrediction{}, errNotStreamed
+	}
+	in, ok := p.d.prediction(true)
+	if !ok || i == p.n-1 && !(p.d.byte(']') && p.d.byte('}') && p.d.end()) {
+		return mlops.NewPrediction{}, errNotStreamed
+	}
+	return in, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -87,14 +88,23 @@ func FuzzDecodePrediction(f *testing.F) {
 		`{"model_id":1,"prediction":1,"probability":null}`,
 		`{"MODEL_ID":1,"prediction":1}`,
 		`{"model_id":1,"prediction":1,"features":{"s":"\ud800"}}`,
+		`{"model_id":1,"prediction":1,"probability":0.5,"probability":null}`,
+		`{"model_id":1,"prediction":1,"features":null,"actual":null,"latency_ms":null}`,
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		got, ok := decodePrediction(body)
-		if !ok {
+		d := scan{b: body}
+		batchItem, batchOK := d.prediction(true)
+		batchOK = batchOK && d.end()
+		if ok && (!batchOK || !reflect.DeepEqual(got, batchItem)) {
+			t.Fatalf("%q: the single decoder gives %+v, the batch item decoder %+v, %v", body, got, batchItem, batchOK)
+		}
+		if !batchOK {
 			return
 		}
+		got = batchItem
 		var ref NewPrediction
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
@@ -197,4 +207,43 @@ func TestFastPredictionAnswersAsHuma(t *testing.T) {
 			t.Errorf("%d predictions stored, want 4 (two bodies, each on both paths)", n)
 		}
 	})
+}
+
+func TestPredictionStream(t *testing.T) {
+	item := `{"model_id":1,"prediction":1,"probability":null}`
+	for body, want := range map[string]int{ // items stored; -1: not streamed at the start, 0: refused during the stream
+		`{"predictions":[` + item + `]}`:                        1,
+		` { "predictions" : [ ` + item + ` , ` + item + ` ] } `: 2,
+		`{"predictions":[]}`:                                    -1,
+		`{"Predictions":[` + item + `]}`:                        -1,
+		`{"x":1,"predictions":[` + item + `]}`:                  -1,
+		`[` + item + `]`:                                        -1,
+		`{"predictions":[` + item + `],"x":1}`:                  0,
+		`{"predictions":[` + item + `]}{}`:                      0,
+		`{"predictions":[` + item + `,{"model_id":1}]}`:         0,
+		`{"predictions":[` + item + ` ` + item + `]}`:           -1, // miscounted as one item, then refused
+		`{"predictions":[{"MODEL_ID":1,"prediction":1}]}`:       0,
+	} {
+		p, ok := newPredictionStream([]byte(body))
+		if !ok {
+			if want != -1 {
+				t.Errorf("%s: not streamed, want %d items", body, want)
+			}
+			continue
+		}
+		stored := 0
+		for i := range p.n {
+			if _, err := p.next(i); err != nil {
+				if !errors.Is(err, errNotStreamed) {
+					t.Errorf("%s: item %d: %v", body, i, err)
+				}
+				stored = 0
+				break
+			}
+			stored++
+		}
+		if stored != want && !(want == -1 && stored == 0) {
+			t.Errorf("%s: %d items streamed, want %d", body, stored, want)
+		}
+	}
 }

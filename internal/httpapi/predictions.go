@@ -102,6 +102,9 @@ func registerPredictions(api huma.API, s *Server) {
 		Summary: "Log a prediction", DefaultStatus: http.StatusCreated,
 		Middlewares: huma.Middlewares{s.fastPrediction},
 	}, func(ctx context.Context, in *predictionCreateIn) (*body[mlops.Prediction], error) {
+		if err := fastError(ctx); err != nil {
+			return nil, err // fastPrediction tried this row already
+		}
 		// Concurrent single predictions share transactions (group commit);
 		// each answer still comes only after its own row is committed.
 		p, err := s.ing.Log(ctx, in.Body.domain())
@@ -122,7 +125,9 @@ func registerPredictions(api huma.API, s *Server) {
 		// bad field, 400 or 422), or stores it if its shape was only unusual.
 		err := errNotStreamed
 		var ids []int64
-		if stream, ok := newBatchStream(in.RawBody, "predictions", NewPrediction.missing); ok {
+		if stream, ok := newPredictionStream(in.RawBody); ok {
+			ids, err = s.st.PredictionCreateStream(ctx, stream.n, stream.next)
+		} else if stream, ok := newBatchStream(in.RawBody, "predictions", NewPrediction.missing); ok {
 			ids, err = s.st.PredictionCreateStream(ctx, stream.n, func(i int) (mlops.NewPrediction, error) {
 				p, err := stream.next(i)
 				return p.domain(), err
