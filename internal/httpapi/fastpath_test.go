@@ -247,3 +247,85 @@ func TestPredictionStream(t *testing.T) {
 		}
 	}
 }
+
+// TestFastPredictionBatchAnswersAsHuma does the same for the batch route:
+// the fast path's answers equal the regular handler's, ids aside, and
+// only plain valid bodies are served by it.
+func TestFastPredictionBatchAnswersAsHuma(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		mv, err := st.ModelVersionCreate(ctx, mlops.NewModelVersion{ModelName: "fastbatch", Version: "1", Algorithm: "rf"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := New(st, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := httptest.NewServer(srv)
+		defer func() {
+			ts.Close()
+			_ = srv.Close(ctx)
+		}()
+		post := func(contentType, body string) (int, http.Header, string) {
+			req, err := http.NewRequest(http.MethodPost, ts.URL+"/api/v1/predictions/batch", strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", contentType)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range []string{"Date", "X-Request-Id", "Content-Length"} {
+				resp.Header.Del(h)
+			}
+			return resp.StatusCode, resp.Header, string(b)
+		}
+		ids := regexp.MustCompile(`"ids":\[[0-9,]*\]`)
+		item := func(extra string) string {
+			return fmt.Sprintf(`{"model_id":%d,"prediction":1%s}`, mv.ID, extra)
+		}
+		stored := 0
+		for _, c := range []struct {
+			body  string
+			fast  bool // served by the fast path
+			items int  // stored per post
+		}{
+			{`{"predictions":[` + item(`,"features":{"a":1},"probability":0.5`) + `,` + item(`,"actual":null`) + `]}`, true, 2},
+			{`{"predictions":[` + item(``) + `,{"MODEL_ID":` + fmt.Sprint(mv.ID) + `,"prediction":0}]}`, false, 2}, // unusual spelling: stored by the regular path
+			{`{"predictions":[` + item(``) + `,` + item(`,"probability":1.5`) + `]}`, false, 0},                    // 422 naming predictions[1]
+			{`{"predictions":[` + item(``) + `,{"model_id":999999,"prediction":1}]}`, false, 0},                    // unknown model: 422
+			{`{"predictions":[` + item(``) + `]`, false, 0},                                                        // malformed: 400
+			{`{"predictions":[]}`, false, 0},
+		} {
+			before := srv.fastServed.Load()
+			fastCode, fastHdr, fastBody := post("application/json", c.body)
+			served := srv.fastServed.Load() - before
+			slowCode, slowHdr, slowBody := post("application/json; charset=UTF-8", c.body)
+			stored += 2 * c.items
+			if (served == 1) != c.fast {
+				t.Errorf("%s: fast path served %d, want %v", c.body, served, c.fast)
+			}
+			if fastCode != slowCode || !reflect.DeepEqual(fastHdr, slowHdr) ||
+				ids.ReplaceAllString(fastBody, "") != ids.ReplaceAllString(slowBody, "") {
+				t.Errorf("%s:\nfast %d %v %s\nslow %d %v %s", c.body, fastCode, fastHdr, fastBody, slowCode, slowHdr, slowBody)
+			}
+			if srv.fastServed.Load() != before+served {
+				t.Errorf("%s: the fast path served the regular request", c.body)
+			}
+		}
+		got, err := st.PredictionsRecent(ctx, mv.ID, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != stored {
+			t.Errorf("%d predictions stored, want %d", len(got), stored)
+		}
+	})
+}

@@ -118,7 +118,11 @@ func registerPredictions(api huma.API, s *Server) {
 		Summary:       "Log up to 10,000 predictions, all or nothing",
 		Description:   "One bad item is a 422 naming its index (body.predictions[3].probability), and nothing is stored.",
 		DefaultStatus: http.StatusCreated, MaxBodyBytes: MaxBatchBodyBytes,
+		Middlewares: huma.Middlewares{s.fastPredictionBatch},
 	}, PredictionBatch{}), func(ctx context.Context, in *rawBatchIn) (*body[BatchResult], error) {
+		if err := fastError(ctx); err != nil {
+			return nil, err // fastPredictionBatch stored nothing and got this
+		}
 		// The items are decoded while the store writes them. If that is
 		// refused for anything the client sent, the body is decoded again in
 		// one strict pass and stored as a slice, which answers exactly (every
