@@ -127,6 +127,51 @@ func FuzzDecodePrediction(f *testing.F) {
 	})
 }
 
+// fastServer serves a fresh API over st with one model version and
+// returns a function that POSTs body to path with a Content-Type and
+// answers status, headers (without the ones that vary) and body.
+func fastServer(t *testing.T, st *store.Store) (*Server, mlops.ModelVersion, func(path, contentType, body string) (int, http.Header, string)) {
+	t.Helper()
+	ctx := context.Background()
+	mv, err := st.ModelVersionCreate(ctx, mlops.NewModelVersion{ModelName: "fast", Version: "1", Algorithm: "rf"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(st, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		ts.Close()
+		_ = srv.Close(ctx)
+	})
+	post := func(path, contentType, body string) (int, http.Header, string) {
+		req, err := http.NewRequest(http.MethodPost, ts.URL+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", contentType)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ContentLength != int64(len(b)) {
+			t.Errorf("Content-Length %d for a body of %d bytes", resp.ContentLength, len(b))
+		}
+		for _, h := range []string{"Date", "X-Request-Id", "Content-Length"} { // ids and timestamps vary in length
+			resp.Header.Del(h)
+		}
+		return resp.StatusCode, resp.Header, string(b)
+	}
+	return srv, mv, post
+}
+
 // TestFastPredictionAnswersAsHuma posts the same predictions once through
 // the fast path and once through huma (a Content-Type spelling the fast
 // path leaves to huma) and compares the answers byte for byte, ids and
@@ -134,41 +179,9 @@ func FuzzDecodePrediction(f *testing.F) {
 func TestFastPredictionAnswersAsHuma(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()
-		mv, err := st.ModelVersionCreate(ctx, mlops.NewModelVersion{ModelName: "fast", Version: "1", Algorithm: "rf"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv, err := New(st, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ts := httptest.NewServer(srv)
-		defer func() {
-			ts.Close()
-			_ = srv.Close(ctx)
-		}()
+		srv, mv, postTo := fastServer(t, st)
 		post := func(contentType, query, body string) (int, http.Header, string) {
-			req, err := http.NewRequest(http.MethodPost, ts.URL+"/api/v1/predictions"+query, strings.NewReader(body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Header.Set("Content-Type", contentType)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			b, err := io.ReadAll(resp.Body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Header.Del("Date")
-			resp.Header.Del("X-Request-Id")
-			if resp.ContentLength != int64(len(b)) {
-				t.Errorf("Content-Length %d for a body of %d bytes", resp.ContentLength, len(b))
-			}
-			resp.Header.Del("Content-Length") // the timestamp's length varies
-			return resp.StatusCode, resp.Header, string(b)
+			return postTo("/api/v1/predictions"+query, contentType, body)
 		}
 		varying := regexp.MustCompile(`"(id|created_at)":("[^"]*"|\d+)`)
 		id := mv.ID
@@ -254,38 +267,9 @@ func TestPredictionStream(t *testing.T) {
 func TestFastPredictionBatchAnswersAsHuma(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()
-		mv, err := st.ModelVersionCreate(ctx, mlops.NewModelVersion{ModelName: "fastbatch", Version: "1", Algorithm: "rf"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv, err := New(st, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ts := httptest.NewServer(srv)
-		defer func() {
-			ts.Close()
-			_ = srv.Close(ctx)
-		}()
+		srv, mv, postTo := fastServer(t, st)
 		post := func(contentType, body string) (int, http.Header, string) {
-			req, err := http.NewRequest(http.MethodPost, ts.URL+"/api/v1/predictions/batch", strings.NewReader(body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Header.Set("Content-Type", contentType)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			b, err := io.ReadAll(resp.Body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, h := range []string{"Date", "X-Request-Id", "Content-Length"} {
-				resp.Header.Del(h)
-			}
-			return resp.StatusCode, resp.Header, string(b)
+			return postTo("/api/v1/predictions/batch", contentType, body)
 		}
 		ids := regexp.MustCompile(`"ids":\[[0-9,]*\]`)
 		item := func(extra string) string {
