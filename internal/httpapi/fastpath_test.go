@@ -311,5 +311,25 @@ func TestFastPredictionBatchAnswersAsHuma(t *testing.T) {
 		if len(got) != stored {
 			t.Errorf("%d predictions stored, want %d", len(got), stored)
 		}
+
+		// The ids answer the items in input order, on both paths.
+		var items []string
+		for i := range 5 {
+			items = append(items, fmt.Sprintf(`{"model_id":%d,"prediction":%d,"latency_ms":%d}`, mv.ID, i, i))
+		}
+		body := `{"predictions":[` + strings.Join(items, ",") + `]}`
+		for _, ct := range []string{"application/json", "application/json; charset=UTF-8"} {
+			code, _, answer := post(ct, body)
+			var res BatchResult
+			if err := json.Unmarshal([]byte(answer), &res); code != http.StatusCreated || err != nil || len(res.IDs) != len(items) {
+				t.Fatalf("%s: %d %s", ct, code, answer)
+			}
+			for i, id := range res.IDs {
+				p, err := st.PredictionGet(ctx, id)
+				if err != nil || p.Prediction != int64(i) {
+					t.Errorf("%s: ids[%d] = %d holds prediction %d (%v), want %d", ct, i, id, p.Prediction, err, i)
+				}
+			}
+		}
 	})
 }
