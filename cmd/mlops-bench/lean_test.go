@@ -179,3 +179,24 @@ func TestNewLeanClient(t *testing.T) {
 		t.Error("https: no error")
 	}
 }
+
+func TestIngestCounters(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprint(w, "# HELP mlops_ingest_batches_total Group commits.\n# TYPE mlops_ingest_batches_total counter\n"+
+			"mlops_ingest_batches_total 125\n"+
+			"mlops_rows_ingested_total{table=\"metrics\"} 7\n"+
+			"mlops_rows_ingested_total{table=\"predictions\"} 1000\n")
+	}))
+	defer ts.Close()
+	b, r, err := ingestCounters(ts.URL)
+	if err != nil || b != 125 || r != 1000 {
+		t.Errorf("ingestCounters = %v, %v, %v; want 125, 1000, nil", b, r, err)
+	}
+	if _, _, err := ingestCounters(ts.URL + "/nothing"); err == nil {
+		t.Error("a 404 from /metrics was not an error")
+	}
+}

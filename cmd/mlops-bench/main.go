@@ -305,6 +305,37 @@ func get(base, path string) (int, int64, error) {
 	return resp.StatusCode, n, err
 }
 
+// ingestCounters reads the server's group-commit counters from /metrics:
+// commits of single predictions, and prediction rows ingested.
+func ingestCounters(base string) (batches, rows float64, err error) {
+	resp, err := client.Get(base + "/metrics")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, 0, fmt.Errorf("GET /metrics: status %d", resp.StatusCode)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		switch name {
+		case "mlops_ingest_batches_total":
+			batches, err = strconv.ParseFloat(value, 64)
+		case `mlops_rows_ingested_total{table="predictions"}`:
+			rows, err = strconv.ParseFloat(value, 64)
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("GET /metrics: %s: %w", name, err)
+		}
+	}
+	return batches, rows, sc.Err()
+}
+
 // stats summarises latencies.
 type stats struct {
 	n    int
@@ -414,6 +445,10 @@ func runEngine(ctx context.Context, c config, engine string) error {
 			return 1, err
 		})
 		row(w, engine, fmt.Sprintf("baseline: per-row INSERT+commit, %d conns", n), base, "rows/s", 0, "")
+		b0, r0, cerr := ingestCounters(srv.base)
+		if cerr != nil {
+			return cerr
+		}
 		lean := make([]*leanClient, n)
 		for k := range lean {
 			if lean[k], err = newLeanClient(srv.base); err != nil {
@@ -430,7 +465,15 @@ func runEngine(ctx context.Context, c config, engine string) error {
 		for _, lc := range lean {
 			lc.close()
 		}
-		row(w, engine, fmt.Sprintf("POST /predictions, %d clients", n), st, "req/s", base.rate(), "per-row")
+		b1, r1, cerr := ingestCounters(srv.base)
+		if cerr != nil {
+			return cerr
+		}
+		label := fmt.Sprintf("POST /predictions, %d clients", n)
+		if b1 > b0 {
+			label += fmt.Sprintf(" (%.1f rows/commit)", (r1-r0)/(b1-b0))
+		}
+		row(w, engine, label, st, "req/s", base.rate(), "per-row")
 	}
 
 	// Batches over HTTP beside the raw bulk path of the same driver.
