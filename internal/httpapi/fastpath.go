@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"math"
 	"net/http"
@@ -62,8 +61,8 @@ func (s *Server) fastPrediction(ctx huma.Context, next func(huma.Context)) {
 
 type fastErrKey struct{}
 
-// fastError is the error fastPrediction got for this request's row, if it
-// tried to log it.
+// fastError is the error fastPrediction or fastPredictionBatch got for
+// this request's body, if it tried to store it.
 func fastError(ctx context.Context) error {
 	err, _ := ctx.Value(fastErrKey{}).(error)
 	return err
@@ -417,10 +416,9 @@ func (p *predictionStream) next(i int) (mlops.NewPrediction, error) {
 // about as much as a tenth of the COPY (fresh memory is zeroed and faulted
 // in page by page). A plain body of known length is read here into a
 // reused buffer and streamed into the store; the answer is what huma
-// writes. Whatever the stream refuses goes to the regular handler with the
-// body restored (it decodes strictly and answers exactly, or stores a body
-// whose shape was only unusual); other errors are answered by the regular
-// handler too (fastError), without storing anything again.
+// writes. Every error, and whatever the stream refuses, goes to the
+// regular handler with the body restored and the error in its context
+// (fastError), so the body is neither streamed nor stored twice.
 func (s *Server) fastPredictionBatch(ctx huma.Context, next func(huma.Context)) {
 	r, w := humago.Unwrap(ctx)
 	if !plainJSONRequest(r, MaxBatchBodyBytes) {
@@ -438,11 +436,10 @@ func (s *Server) fastPredictionBatch(ctx huma.Context, next func(huma.Context)) 
 	dctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	ids, err := s.st.PredictionCreateStream(dctx, stream.n, stream.next)
 	cancel()
-	if _, invalid := mlops.AsValidation(err); invalid || errors.Is(err, errNotStreamed) {
-		next(ctx) // the regular handler decodes strictly and answers exactly
-		return
-	}
 	if err != nil {
+		// The regular handler answers err, or decodes the body strictly
+		// when the stream refused it (it answers exactly, or stores a body
+		// whose shape was only unusual), without streaming it again.
 		next(huma.WithValue(ctx, fastErrKey{}, err))
 		return
 	}

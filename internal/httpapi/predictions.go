@@ -56,6 +56,22 @@ func (s *Server) createPredictionsStrict(ctx context.Context, raw []byte) ([]int
 	return s.st.PredictionCreateBatch(ctx, items)
 }
 
+// streamPredictions stores a batch body while decoding it, with the
+// one-pass decoder when the body is plain, else with encoding/json; it
+// returns errNotStreamed when neither takes the body.
+func (s *Server) streamPredictions(ctx context.Context, raw []byte) ([]int64, error) {
+	if stream, ok := newPredictionStream(raw); ok {
+		return s.st.PredictionCreateStream(ctx, stream.n, stream.next)
+	}
+	if stream, ok := newBatchStream(raw, "predictions", NewPrediction.missing); ok {
+		return s.st.PredictionCreateStream(ctx, stream.n, func(i int) (mlops.NewPrediction, error) {
+			p, err := stream.next(i)
+			return p.domain(), err
+		})
+	}
+	return nil, errNotStreamed
+}
+
 func deref[T any](p *T) T {
 	var zero T
 	if p == nil {
@@ -120,22 +136,16 @@ func registerPredictions(api huma.API, s *Server) {
 		DefaultStatus: http.StatusCreated, MaxBodyBytes: MaxBatchBodyBytes,
 		Middlewares: huma.Middlewares{s.fastPredictionBatch},
 	}, PredictionBatch{}), func(ctx context.Context, in *rawBatchIn) (*body[BatchResult], error) {
-		if err := fastError(ctx); err != nil {
-			return nil, err // fastPredictionBatch stored nothing and got this
-		}
 		// The items are decoded while the store writes them. If that is
 		// refused for anything the client sent, the body is decoded again in
 		// one strict pass and stored as a slice, which answers exactly (every
 		// bad field, 400 or 422), or stores it if its shape was only unusual.
-		err := errNotStreamed
+		// When fastPredictionBatch streamed this body already, its error
+		// stands for the stream's: the body is not streamed twice.
 		var ids []int64
-		if stream, ok := newPredictionStream(in.RawBody); ok {
-			ids, err = s.st.PredictionCreateStream(ctx, stream.n, stream.next)
-		} else if stream, ok := newBatchStream(in.RawBody, "predictions", NewPrediction.missing); ok {
-			ids, err = s.st.PredictionCreateStream(ctx, stream.n, func(i int) (mlops.NewPrediction, error) {
-				p, err := stream.next(i)
-				return p.domain(), err
-			})
+		err := fastError(ctx)
+		if err == nil {
+			ids, err = s.streamPredictions(ctx, in.RawBody)
 		}
 		if _, invalid := mlops.AsValidation(err); invalid || errors.Is(err, errNotStreamed) {
 			ids, err = s.createPredictionsStrict(ctx, in.RawBody)
