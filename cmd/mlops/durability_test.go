@@ -77,7 +77,7 @@ func startServe(t *testing.T, bin, dbURL string) (*exec.Cmd, string) {
 // of a 16-client prediction load and checks, after a restart on the same
 // database, that every prediction answered with 201 is stored.
 func TestKillDuringLoadLosesNoAcknowledgedWrite(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() && os.Getenv("CI") != "true" { // CI always runs it
 		t.Skip("builds and runs the binary")
 	}
 	bin, err := buildBinary()
