@@ -29,6 +29,8 @@ type Env struct {
 	Config config.Config
 	Stdout io.Writer
 	Stderr io.Writer
+	// Stdin is where --password-stdin reads from: os.Stdin in the binary.
+	Stdin  io.Reader
 	Logger *slog.Logger
 	Getenv func(string) string
 }
@@ -50,7 +52,7 @@ type command struct {
 
 // commands maps "name" or "group name" to its implementation.
 var commands = map[string]command{
-	"serve":             {runServe, "serve [--addr 127.0.0.1:8080] [--no-migrate] [--rules-every 1m]\tserve the API, the admin UI and /metrics"},
+	"serve":             {runServe, "serve [--addr 127.0.0.1:8080] [--no-migrate] [--rules-every 1m] [--tls-cert FILE --tls-key FILE]\tserve the API, the admin UI and /metrics (HTTPS with a certificate)"},
 	"db init":           {runDBInit, "db init\tcreate every table (idempotent)"},
 	"migrate upgrade":   {runUpgrade, "migrate upgrade [REV]\tapply migrations up to REV (default head)"},
 	"migrate downgrade": {runDowngrade, "migrate downgrade [REV]\troll back one migration, or down to REV (base: all)"},
@@ -62,6 +64,15 @@ var commands = map[string]command{
 	"rules run":         {runRulesRun, "rules run\trun the drift and performance rules once"},
 	"prune":             {runPrune, "prune --older-than 90d [--what KINDS] [--batch N]\tdelete old rows"},
 	"version":           {runVersion, "version\tprint version, commit and Go version"},
+	"user create":       {runUserCreate, "user create NAME --role ROLE [--password-stdin]\tcreate a user (password prompted, or read from standard input)"},
+	"user list":         {runUserList, "user list\tlist users: name, role, source, disabled, created"},
+	"user set-role":     {runUserSetRole, "user set-role NAME ROLE\tchange a user's role"},
+	"user disable":      {runUserDisable, "user disable NAME\tstop a user from signing in and end their sessions"},
+	"user enable":       {runUserEnable, "user enable NAME\tlet a disabled user sign in again"},
+	"user set-password": {runUserSetPassword, "user set-password NAME [--password-stdin]\tchange a user's password and end their sessions"},
+	"token create":      {runTokenCreate, "token create --name NAME --role ROLE [--expires 90d]\tcreate a token for a program; prints its secret once"},
+	"token list":        {runTokenList, "token list\tlist tokens (never their secrets) with their status"},
+	"token revoke":      {runTokenRevoke, "token revoke NAME\trevoke a token"},
 }
 
 // Run executes the command line args (without the program name) and
@@ -89,6 +100,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Config: cfg,
 		Stdout: stdout,
 		Stderr: stderr,
+		Stdin:  stdin,
 		Logger: slog.New(slog.NewTextHandler(stderr, nil)),
 		Getenv: getenv,
 	}
@@ -134,7 +146,10 @@ func usage(w io.Writer) {
 		fmt.Fprintln(tw, "  mlops "+commands[n].usage)
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "\nEnvironment: DATABASE_URL (default sqlite:///./mlops.db), DATABASE_ECHO, DATABASE_POOL_SIZE, MLOPS_ADDR; a .env file is read too.")
+	fmt.Fprintln(w, "\nEnvironment: DATABASE_URL (default sqlite:///./mlops.db), DATABASE_ECHO, DATABASE_POOL_SIZE, MLOPS_ADDR,\n"+
+		"MLOPS_AUTH (auto, required, off), MLOPS_SESSION_IDLE, MLOPS_METRICS_PUBLIC, MLOPS_TRUSTED_ORIGINS,\n"+
+		"MLOPS_AUTH_PROXY_HEADER, MLOPS_AUTH_PROXY_TRUSTED, MLOPS_AUTH_PROXY_ROLE, MLOPS_BOOTSTRAP_ADMIN,\n"+
+		"MLOPS_BOOTSTRAP_PASSWORD_FILE, MLOPS_TWO_PERSON, MLOPS_ACTION_TTL; a .env file is read too.")
 }
 
 // usageError is a mistake in the command line (exit code 2).

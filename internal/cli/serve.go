@@ -2,25 +2,34 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/mlopsdev/mlops"
+	"github.com/mlopsdev/mlops/internal/auth"
 	"github.com/mlopsdev/mlops/internal/httpapi"
 	"github.com/mlopsdev/mlops/internal/webui"
+	"github.com/mlopsdev/mlops/store"
 )
 
 // shutdownTimeout bounds draining in-flight requests after SIGINT/SIGTERM.
 const shutdownTimeout = 15 * time.Second
 
-// runServe applies pending migrations (unless --no-migrate), then serves the
-// API, the admin UI and /metrics until ctx is cancelled (SIGINT/SIGTERM in
+// runServe applies pending migrations (unless --no-migrate), creates the
+// bootstrap admin (MLOPS_BOOTSTRAP_ADMIN) if no account exists, refuses to
+// serve an open, account-less server on a non-loopback address in auth mode
+// auto, then serves the API, the admin UI and /metrics, over HTTPS with
+// --tls-cert and --tls-key, until ctx is cancelled (SIGINT/SIGTERM in
 // cmd/mlops). Shutdown stops accepting connections, lets in-flight requests
 // finish (at most shutdownTimeout), then closes the store.
 //
@@ -38,12 +47,27 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	addr := fs.String("addr", e.Config.Addr, "listen address, host:port (MLOPS_ADDR); port 0 picks a free one")
 	noMigrate := fs.Bool("no-migrate", false, "do not apply pending migrations at start (/readyz stays 503 until they are applied)")
 	rulesEvery := fs.Duration("rules-every", time.Minute, "how often the alert rules run (0 disables; mlops rules run runs them once)")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; needs --tls-key")
+	tlsKey := fs.String("tls-key", "", "the PEM private key of --tls-cert")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return usagef("serve takes no arguments, got %q; see mlops help", pos[0])
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return usagef("--tls-cert and --tls-key go together: give both for HTTPS, or neither for HTTP")
+	}
+	var tlsConfig *tls.Config
+	if *tlsCert != "" {
+		// Loaded before anything else, so a bad file stops the start with
+		// its own error rather than after "listening on".
+		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			return fmt.Errorf("load --tls-cert %s and --tls-key %s: %w (both must be PEM files, the key matching the certificate)", *tlsCert, *tlsKey, err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 
 	st, err := e.OpenStore(ctx)
@@ -58,14 +82,45 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 			return fmt.Errorf("apply migrations: %w", err)
 		}
 	}
+	if err := bootstrapAdmin(ctx, e, st); err != nil {
+		return err
+	}
+	if e.Config.Auth == auth.ModeAuto && !isLoopback(*addr) {
+		exist, err := st.AccountsExist(ctx)
+		if err != nil {
+			return fmt.Errorf("check whether accounts exist: %w (with --no-migrate, run mlops migrate upgrade first)", err)
+		}
+		if !exist {
+			return fmt.Errorf("no account exists, so the server would be open to anyone on %s, which is not a loopback address: "+
+				"create an admin with `mlops user create NAME --role admin`, or set MLOPS_AUTH=off "+
+				"(in a container: set MLOPS_BOOTSTRAP_ADMIN and MLOPS_BOOTSTRAP_PASSWORD_FILE)", *addr)
+		}
+	}
+	authn := auth.New(st, auth.Options{
+		Mode:          e.Config.Auth,
+		SessionIdle:   e.Config.SessionIdle,
+		ProxyHeader:   e.Config.ProxyHeader,
+		ProxyTrusted:  e.Config.ProxyTrusted,
+		ProxyRole:     e.Config.ProxyRole,
+		SecureCookies: tlsConfig != nil,
+		Logger:        e.Logger,
+	})
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	ui, err := webui.New(st, webui.Options{Logger: e.Logger})
+	ui, err := webui.New(st, webui.Options{Logger: e.Logger, Auth: authn, TrustedOrigins: e.Config.TrustedOrigins})
 	if err != nil {
 		return fmt.Errorf("admin UI: %w", err)
 	}
-	api, err := httpapi.New(st, httpapi.Options{Logger: e.Logger, Registry: reg, Version: Version, UI: ui})
+	api, err := httpapi.New(st, httpapi.Options{
+		Logger:         e.Logger,
+		Registry:       reg,
+		Version:        Version,
+		UI:             ui,
+		Auth:           authn,
+		MetricsPublic:  e.Config.MetricsPublic,
+		TrustedOrigins: e.Config.TrustedOrigins,
+	})
 	if err != nil {
 		return err
 	}
@@ -80,9 +135,21 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		ReadTimeout:       2 * time.Minute, // a 16 MiB batch on a slow link
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(e.Logger.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsConfig,
 	}
-	fmt.Fprintf(e.Stdout, "listening on http://%s\n", ln.Addr())
-	e.Logger.Info("serving", "addr", ln.Addr().String(), "database", st.Redacted(), "engine", string(st.Engine()))
+	scheme := "http"
+	if tlsConfig != nil {
+		scheme = "https"
+	}
+	fmt.Fprintf(e.Stdout, "listening on %s://%s\n", scheme, ln.Addr())
+	e.Logger.Info("serving", "addr", ln.Addr().String(), "scheme", scheme, "auth", string(e.Config.Auth),
+		"database", st.Redacted(), "engine", string(st.Engine()))
+	if e.Config.Auth == auth.ModeOff {
+		e.Logger.Warn(fmt.Sprintf("authentication is off: anyone who can reach %s may approve actions", ln.Addr()))
+		if e.Config.TwoPerson != "" && e.Config.TwoPerson != "none" {
+			e.Logger.Warn("MLOPS_TWO_PERSON has no effect while MLOPS_AUTH=off: reviewer names come from request bodies", "MLOPS_TWO_PERSON", e.Config.TwoPerson)
+		}
+	}
 
 	// The alert rules run in the background and stop before the store closes.
 	rulesCtx, stopRules := context.WithCancel(ctx)
@@ -96,7 +163,13 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	defer func() { stopRules(); <-rulesDone }()
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() {
+		if tlsConfig != nil {
+			served <- srv.ServeTLS(ln, "", "") // the certificate is in TLSConfig
+			return
+		}
+		served <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-served:
 		_ = api.Close(context.WithoutCancel(ctx))
@@ -119,4 +192,56 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	}
 	e.Logger.Info("stopped")
 	return nil
+}
+
+// bootstrapAdmin creates the admin MLOPS_BOOTSTRAP_ADMIN names, with the
+// password in MLOPS_BOOTSTRAP_PASSWORD_FILE, when no account exists yet; it
+// does nothing otherwise. So a container can start with its first admin.
+func bootstrapAdmin(ctx context.Context, e *Env, st *store.Store) error {
+	name, file := e.Config.BootstrapAdmin, e.Config.BootstrapPasswordFile
+	if name == "" {
+		return nil
+	}
+	exist, err := st.AccountsExist(ctx)
+	if err != nil {
+		return fmt.Errorf("MLOPS_BOOTSTRAP_ADMIN: check whether accounts exist: %w (with --no-migrate, run mlops migrate upgrade first)", err)
+	}
+	if exist {
+		return nil
+	}
+	if file == "" {
+		return errors.New("MLOPS_BOOTSTRAP_ADMIN is set but MLOPS_BOOTSTRAP_PASSWORD_FILE is not; point it at a file holding the admin's password")
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("MLOPS_BOOTSTRAP_PASSWORD_FILE: %w", err)
+	}
+	pw := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	if fe := mlops.ValidatePassword("password", pw); fe != nil {
+		return fmt.Errorf("MLOPS_BOOTSTRAP_PASSWORD_FILE %s: the password %s", file, fe.Message)
+	}
+	u, err := st.UserCreate(ctx, store.NewUser{Name: name, Role: mlops.RoleAdmin, PasswordHash: auth.HashPassword(pw)})
+	if errors.Is(err, mlops.ErrConflict) {
+		return nil // another server starting at the same time created it
+	}
+	if err != nil {
+		return fmt.Errorf("MLOPS_BOOTSTRAP_ADMIN: create admin %s: %w", name, err)
+	}
+	e.Logger.Info("created admin "+u.Name, "user", u.Name, "source", "MLOPS_BOOTSTRAP_ADMIN")
+	return nil
+}
+
+// isLoopback reports whether a listen address (host:port) only accepts
+// connections from this machine: localhost or a loopback IP. An empty host,
+// 0.0.0.0, :: and every other name listen wider.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
 }

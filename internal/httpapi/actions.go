@@ -25,7 +25,7 @@ type NewAgentAction struct {
 
 // Review is the body of approve and reject.
 type Review struct {
-	Reviewer string `json:"reviewer"`
+	Reviewer string `json:"reviewer,omitempty" doc:"Who decides. With authentication on it is the caller: leave it out, or give the caller's own name (anything else is 422). With it off, required."`
 	Comment  string `json:"comment,omitempty"`
 }
 
@@ -49,7 +49,14 @@ type actionListIn struct {
 
 type actionReviewIn struct {
 	ActionPath
-	Body Review
+	Body *Review `required:"false"`
+}
+
+func (in *actionReviewIn) review() Review {
+	if in.Body == nil {
+		return Review{}
+	}
+	return *in.Body
 }
 
 type actionOutcomeIn struct {
@@ -67,7 +74,7 @@ func (in *actionOutcomeIn) result() mlops.JSON {
 func registerActions(api huma.API, s *Server) {
 	tags := []string{"Agent actions"}
 	conflict := []int{http.StatusConflict}
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermAct, huma.Operation{
 		OperationID: "create-action", Method: http.MethodPost, Path: "/api/v1/actions", Tags: tags,
 		Summary: "File an agent action", DefaultStatus: http.StatusCreated, Errors: conflict,
 	}, func(ctx context.Context, in *actionCreateIn) (*body[mlops.AgentAction], error) {
@@ -82,25 +89,30 @@ func registerActions(api huma.API, s *Server) {
 		}
 		return ok(a, err)
 	})
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermRead, huma.Operation{
 		OperationID: "list-actions", Method: http.MethodGet, Path: "/api/v1/actions", Tags: tags,
 		Summary: "List actions, newest first",
 	}, func(ctx context.Context, in *actionListIn) (*body[List[mlops.AgentAction]], error) {
 		return list(s.st.ActionList(ctx, store.ActionFilter{Status: in.Status, Page: in.page()}))
 	})
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermRead, huma.Operation{
 		OperationID: "get-action", Method: http.MethodGet, Path: "/api/v1/actions/{action_id}", Tags: tags,
 		Summary: "One action",
 	}, func(ctx context.Context, in *ActionPath) (*body[mlops.AgentAction], error) {
 		return ok(s.st.ActionGet(ctx, in.ActionID))
 	})
 	transition := func(id, path, summary string, fn func(ctx context.Context, actionID string, in Review) (mlops.AgentAction, error)) {
-		handle(api, s, huma.Operation{
+		handle(api, s, mlops.PermReview, huma.Operation{
 			OperationID: id, Method: http.MethodPost, Path: "/api/v1/actions/{action_id}/" + path, Tags: tags,
 			Summary: summary, Errors: conflict,
 			Description: "Any other transition is 409 and changes nothing; of two reviewers racing, one wins and the other gets 409.",
 		}, func(ctx context.Context, in *actionReviewIn) (*body[mlops.AgentAction], error) {
-			return ok(fn(ctx, in.ActionID, in.Body))
+			r := in.review()
+			var err error
+			if r.Reviewer, err = callerName(ctx, "reviewer", r.Reviewer); err != nil {
+				return nil, err
+			}
+			return ok(fn(ctx, in.ActionID, r))
 		})
 	}
 	transition("approve-action", "approve", "Approve a pending action", func(ctx context.Context, id string, r Review) (mlops.AgentAction, error) {
@@ -110,7 +122,7 @@ func registerActions(api huma.API, s *Server) {
 		return s.st.ActionReject(ctx, id, r.Reviewer, r.Comment)
 	})
 	finish := func(id, path, summary string, fn func(ctx context.Context, actionID string, result mlops.JSON) (mlops.AgentAction, error)) {
-		handle(api, s, huma.Operation{
+		handle(api, s, mlops.PermAct, huma.Operation{
 			OperationID: id, Method: http.MethodPost, Path: "/api/v1/actions/{action_id}/" + path, Tags: tags,
 			Summary: summary, Errors: conflict,
 			Description: "Sets executed_at and execution_result. Only an approved action can finish; anything else is 409.",

@@ -21,12 +21,12 @@ type NewAlert struct {
 
 // Acknowledgement is the body of POST /api/v1/alerts/{id}/acknowledge.
 type Acknowledgement struct {
-	User string `json:"user"`
+	User string `json:"user,omitempty" doc:"Who acknowledges. With authentication on it is the caller: leave it out, or give the caller's own name (anything else is 422). With it off, required."`
 }
 
 // Resolution is the body of POST /api/v1/alerts/{id}/resolve.
 type Resolution struct {
-	User  string `json:"user"`
+	User  string `json:"user,omitempty" doc:"Who resolves; as for acknowledge."`
 	Notes string `json:"notes,omitempty"`
 }
 
@@ -42,18 +42,18 @@ type alertListIn struct {
 
 type alertAckIn struct {
 	IDPath
-	Body Acknowledgement
+	Body *Acknowledgement `required:"false"`
 }
 
 type alertResolveIn struct {
 	IDPath
-	Body Resolution
+	Body *Resolution `required:"false"`
 }
 
 func registerAlerts(api huma.API, s *Server) {
 	tags := []string{"Alerts"}
 	conflict := []int{http.StatusConflict}
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermAct, huma.Operation{
 		OperationID: "create-alert", Method: http.MethodPost, Path: "/api/v1/alerts", Tags: tags,
 		Summary: "Raise an alert (status active)", DefaultStatus: http.StatusCreated,
 	}, func(ctx context.Context, in *alertCreateIn) (*body[mlops.Alert], error) {
@@ -65,30 +65,46 @@ func registerAlerts(api huma.API, s *Server) {
 		}
 		return ok(a, err)
 	})
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermRead, huma.Operation{
 		OperationID: "list-alerts", Method: http.MethodGet, Path: "/api/v1/alerts", Tags: tags,
 		Summary: "List alerts, newest first",
 	}, func(ctx context.Context, in *alertListIn) (*body[List[mlops.Alert]], error) {
 		return list(s.st.AlertList(ctx, store.AlertFilter{Status: in.Status, Severity: in.Severity, Page: in.page()}))
 	})
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermRead, huma.Operation{
 		OperationID: "get-alert", Method: http.MethodGet, Path: "/api/v1/alerts/{id}", Tags: tags,
 		Summary: "One alert",
 	}, func(ctx context.Context, in *IDPath) (*body[mlops.Alert], error) {
 		return ok(s.st.AlertGet(ctx, in.ID))
 	})
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermReview, huma.Operation{
 		OperationID: "acknowledge-alert", Method: http.MethodPost, Path: "/api/v1/alerts/{id}/acknowledge", Tags: tags,
 		Summary: "Acknowledge an active alert", Errors: conflict,
 		Description: "Only an active alert can be acknowledged; anything else is 409.",
 	}, func(ctx context.Context, in *alertAckIn) (*body[mlops.Alert], error) {
-		return ok(s.st.AlertAcknowledge(ctx, in.ID, in.Body.User))
+		var b Acknowledgement
+		if in.Body != nil {
+			b = *in.Body
+		}
+		user, err := callerName(ctx, "user", b.User)
+		if err != nil {
+			return nil, err
+		}
+		return ok(s.st.AlertAcknowledge(ctx, in.ID, user))
 	})
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermReview, huma.Operation{
 		OperationID: "resolve-alert", Method: http.MethodPost, Path: "/api/v1/alerts/{id}/resolve", Tags: tags,
 		Summary: "Resolve an active or acknowledged alert", Errors: conflict,
 		Description: "Resolving a resolved alert is 409.",
 	}, func(ctx context.Context, in *alertResolveIn) (*body[mlops.Alert], error) {
-		return ok(s.st.AlertResolve(ctx, in.ID, in.Body.User, in.Body.Notes))
+		var b Resolution
+		if in.Body != nil {
+			b = *in.Body
+		}
+		user, err := callerName(ctx, "user", b.User)
+		if err != nil {
+			return nil, err
+		}
+		return ok(s.st.AlertResolve(ctx, in.ID, user, b.Notes))
 	})
 }

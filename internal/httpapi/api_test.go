@@ -263,7 +263,7 @@ func TestActions(t *testing.T) {
 		c.must(201, "POST", "/api/v1/actions", map[string]any{"action_id": "act_4", "action_type": "x", "risk_level": "low"})
 		problem(t, c.do("POST", "/api/v1/actions/act_4/approve", map[string]any{"reviewer": ""}), 422, "body.reviewer")
 		problem(t, c.do("POST", "/api/v1/actions/act_4/approve", map[string]any{}), 422, "body.reviewer")
-		problem(t, c.do("POST", "/api/v1/actions/act_4/approve", nil), 400)
+		problem(t, c.do("POST", "/api/v1/actions/act_4/approve", nil), 422, "body.reviewer")
 		problem(t, c.do("POST", "/api/v1/actions/act_4/executed", map[string]any{"result": 3}), 422, "body.result")
 		problem(t, c.do("GET", "/api/v1/actions?status=waiting", nil), 422, "query.status")
 		if got := c.must(200, "GET", "/api/v1/actions/act_4", nil); got["status"] != "pending" {

@@ -40,7 +40,7 @@ type driftLatestIn struct {
 
 func registerDrift(api huma.API, s *Server) {
 	tags := []string{"Drift reports"}
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermIngest, huma.Operation{
 		OperationID: "create-drift-report", Method: http.MethodPost, Path: "/api/v1/drift-reports", Tags: tags,
 		Summary: "Store a drift report", DefaultStatus: http.StatusCreated,
 	}, func(ctx context.Context, in *driftCreateIn) (*body[mlops.DriftReport], error) {
@@ -55,14 +55,14 @@ func registerDrift(api huma.API, s *Server) {
 		}
 		return ok(d, err)
 	})
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermRead, huma.Operation{
 		OperationID: "list-drift-reports", Method: http.MethodGet, Path: "/api/v1/drift-reports", Tags: tags,
 		Summary: "Drift report history, newest first",
 	}, func(ctx context.Context, in *driftListIn) (*body[List[mlops.DriftReport]], error) {
 		since := s.st.Now().Add(-time.Duration(in.Days) * 24 * time.Hour)
 		return list(s.st.DriftReportList(ctx, store.DriftReportFilter{ModelID: in.ModelID, Since: since, Page: in.page()}))
 	})
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermRead, huma.Operation{
 		OperationID: "get-latest-drift-report", Method: http.MethodGet, Path: "/api/v1/drift-reports/latest", Tags: tags,
 		Summary: "The latest drift report", Errors: []int{http.StatusNotFound},
 	}, func(ctx context.Context, in *driftLatestIn) (*body[mlops.DriftReport], error) {

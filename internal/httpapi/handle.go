@@ -12,16 +12,19 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/mlopsdev/mlops"
 	"github.com/mlopsdev/mlops/store"
 )
 
-// handle registers one operation. The handler runs with the request's
-// database timeout, and any error it returns is mapped by Server.problem,
-// so every route answers the same statuses for the same store errors. The
-// statuses a route can answer are added to the OpenAPI document: 400, 413
-// and 422 for a body, 404 for a path parameter, 503 and 500 always, plus
-// the op's own Errors (409 where a conflict is possible).
-func handle[I, O any](api huma.API, s *Server, op huma.Operation, h func(ctx context.Context, in *I) (*O, error)) {
+// handle registers one operation that needs permission perm (see
+// declare). The handler runs with the request's database timeout, and any
+// error it returns is mapped by Server.problem, so every route answers the
+// same statuses for the same store errors. The statuses a route can answer
+// are added to the OpenAPI document: 400, 413 and 422 for a body, 404 for a
+// path parameter, 503 and 500 always, plus the op's own Errors (409 where a
+// conflict is possible).
+func handle[I, O any](api huma.API, s *Server, perm mlops.Permission, op huma.Operation, h func(ctx context.Context, in *I) (*O, error)) {
+	declare(&op, perm)
 	loc := "query"
 	if op.Method != http.MethodGet {
 		loc = "body"

@@ -6,10 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"mime"
 	"net/http"
 	"runtime/debug"
-	"strings"
 	"time"
 )
 
@@ -86,7 +84,6 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}
 		w.Header().Set("X-Request-ID", id)
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
-		jsonByDefault(r)
 		rec := &recorder{ResponseWriter: w}
 		s.m.inflight.Inc()
 		defer func() {
@@ -128,19 +125,10 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				panic(p)
 			}
 		}()
+		if s.refused(rec, r) {
+			return
+		}
+		r = s.auth.Attach(r) // the deferred log reads r.Pattern from this request
 		next.ServeHTTP(rec, r)
 	})
-}
-
-// jsonByDefault reads a body sent without a JSON Content-Type (curl -d sends
-// application/x-www-form-urlencoded) as JSON: the API speaks nothing else.
-func jsonByDefault(r *http.Request) {
-	if r.Body == nil || r.Method == http.MethodGet || !strings.HasPrefix(r.URL.Path, "/api/") {
-		return
-	}
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	switch ct {
-	case "", "application/x-www-form-urlencoded", "text/plain":
-		r.Header.Set("Content-Type", "application/json")
-	}
 }

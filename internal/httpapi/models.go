@@ -71,7 +71,7 @@ type modelActiveIn struct {
 
 func registerModels(api huma.API, s *Server) {
 	tags := []string{"Model versions"}
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermIngest, huma.Operation{
 		OperationID: "create-model-version", Method: http.MethodPost, Path: "/api/v1/models", Tags: tags,
 		Summary:       "Register a model version",
 		Description:   "A second (model_name, version) is 409.",
@@ -91,26 +91,26 @@ func registerModels(api huma.API, s *Server) {
 		}
 		return ok(m, err)
 	})
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermRead, huma.Operation{
 		OperationID: "list-model-versions", Method: http.MethodGet, Path: "/api/v1/models", Tags: tags,
 		Summary: "List model versions, newest first",
 	}, func(ctx context.Context, in *modelListIn) (*body[List[mlops.ModelVersion]], error) {
 		return list(s.st.ModelVersionList(ctx, store.ModelVersionFilter{ModelName: in.ModelName, Status: in.Status, Page: in.page()}))
 	})
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermRead, huma.Operation{
 		OperationID: "get-active-model-version", Method: http.MethodGet, Path: "/api/v1/models/active", Tags: tags,
 		Summary: "The active version of a model", Errors: []int{http.StatusNotFound},
 		Description: "Without model_name, the most recently activated version of any model. 404 when none is active.",
 	}, func(ctx context.Context, in *modelActiveIn) (*body[mlops.ModelVersion], error) {
 		return ok(s.st.ModelVersionActive(ctx, in.ModelName))
 	})
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermRead, huma.Operation{
 		OperationID: "get-model-version", Method: http.MethodGet, Path: "/api/v1/models/{id}", Tags: tags,
 		Summary: "One model version",
 	}, func(ctx context.Context, in *IDPath) (*body[mlops.ModelVersion], error) {
 		return ok(s.st.ModelVersionGet(ctx, in.ID))
 	})
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermActivate, huma.Operation{
 		OperationID: "activate-model-version", Method: http.MethodPost, Path: "/api/v1/models/{id}/activate", Tags: tags,
 		Summary: "Make a version the active one of its model",
 		Description: "Sets its status to production; the previously active version becomes inactive and archived, " +

@@ -9,6 +9,8 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mlopsdev/mlops"
 )
 
 // Health is the answer of /healthz and /readyz.
@@ -22,13 +24,13 @@ const readyTimeout = 3 * time.Second
 
 func registerOps(api huma.API, s *Server) {
 	tags := []string{"Operations"}
-	handle(api, s, huma.Operation{
+	handle(api, s, permPublic, huma.Operation{
 		OperationID: "healthz", Method: http.MethodGet, Path: "/healthz", Tags: tags,
 		Summary: "200 while the process runs",
 	}, func(ctx context.Context, _ *struct{}) (*body[Health], error) {
 		return ok(Health{Status: "ok"}, nil)
 	})
-	handle(api, s, huma.Operation{
+	handle(api, s, permPublic, huma.Operation{
 		OperationID: "readyz", Method: http.MethodGet, Path: "/readyz", Tags: tags,
 		Summary:     "200 when the database answers and no migration is pending",
 		Description: "503 otherwise, saying which. Checked live on every call.",
@@ -36,7 +38,11 @@ func registerOps(api huma.API, s *Server) {
 		return ok(s.ready(ctx))
 	})
 
-	huma.Register(api, huma.Operation{
+	opsPerm := mlops.PermRead
+	if s.metricsPublic {
+		opsPerm = permPublic
+	}
+	huma.Register(api, declared(opsPerm, huma.Operation{
 		OperationID: "metrics", Method: http.MethodGet, Path: "/metrics", Tags: tags,
 		Summary: "Prometheus metrics",
 		Description: "Requests by route and status, latency histograms, database pool figures and rows ingested, " +
@@ -45,21 +51,21 @@ func registerOps(api huma.API, s *Server) {
 			Description: "Prometheus text exposition format",
 			Content:     map[string]*huma.MediaType{"text/plain": {Schema: &huma.Schema{Type: huma.TypeString}}},
 		}},
-	}, func(ctx context.Context, _ *struct{}) (*huma.StreamResponse, error) {
+	}), func(ctx context.Context, _ *struct{}) (*huma.StreamResponse, error) {
 		h := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
 		return &huma.StreamResponse{Body: func(hc huma.Context) {
 			r, w := humago.Unwrap(hc)
 			h.ServeHTTP(w, r)
 		}}, nil
 	})
-	huma.Register(api, huma.Operation{
+	huma.Register(api, declared(opsPerm, huma.Operation{
 		OperationID: "openapi", Method: http.MethodGet, Path: "/openapi.json", Tags: tags,
 		Summary: "This OpenAPI 3.1 document",
 		Responses: map[string]*huma.Response{"200": {
 			Description: "The OpenAPI document",
 			Content:     map[string]*huma.MediaType{"application/openapi+json": {Schema: &huma.Schema{Type: huma.TypeObject}}},
 		}},
-	}, func(ctx context.Context, _ *struct{}) (*huma.StreamResponse, error) {
+	}), func(ctx context.Context, _ *struct{}) (*huma.StreamResponse, error) {
 		doc, err := api.OpenAPI().MarshalJSON()
 		if err != nil {
 			return nil, s.problem(ctx, "query", err)
@@ -81,20 +87,29 @@ func (s *Server) ready(ctx context.Context) (Health, error) {
 		return Health{}, huma.ErrorWithHeaders(newProblem(http.StatusServiceUnavailable, fmt.Sprintf(format, args...)),
 			http.Header{"Retry-After": {"1"}})
 	}
+	// The answer names the condition, never the driver's error text (it can
+	// carry host names and users); the log keeps the detail.
+	logged := func(what string, err error) {
+		s.log.WarnContext(ctx, "not ready: "+what, "request_id", requestID(ctx), "error", err.Error())
+	}
 	if err := s.st.Ping(ctx); err != nil {
-		return unready("not ready: the database does not answer: %v", err)
+		logged("the database does not answer", err)
+		return unready("not ready: the database does not answer (the server log has the error)")
 	}
 	m, err := s.st.Migrator()
 	if err != nil {
-		return unready("not ready: %v", err)
+		logged("no migrator", err)
+		return unready("not ready: the migrations cannot be read (the server log has the error)")
 	}
 	cur, err := m.Current(ctx)
 	if err != nil {
-		return unready("not ready: the database has no migration history yet (%v); run mlops migrate upgrade, or start mlops serve without --no-migrate", err)
+		logged("no migration history", err)
+		return unready("not ready: the database has no migration history yet; run mlops migrate upgrade, or start mlops serve without --no-migrate")
 	}
 	pending, err := m.Pending(ctx)
 	if err != nil {
-		return unready("not ready: cannot read the migration state: %v", err)
+		logged("cannot read the migration state", err)
+		return unready("not ready: cannot read the migration state (the server log has the error)")
 	}
 	if pending {
 		return unready("not ready: migrations are pending (the database is at revision %d, the latest is %d); run mlops migrate upgrade, or start mlops serve without --no-migrate",

@@ -113,7 +113,7 @@ type predictionActualIn struct {
 
 func registerPredictions(api huma.API, s *Server) {
 	tags := []string{"Predictions"}
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermIngest, huma.Operation{
 		OperationID: "create-prediction", Method: http.MethodPost, Path: "/api/v1/predictions", Tags: tags,
 		Summary: "Log a prediction", DefaultStatus: http.StatusCreated,
 		Middlewares: huma.Middlewares{s.fastPrediction},
@@ -129,7 +129,7 @@ func registerPredictions(api huma.API, s *Server) {
 		}
 		return ok(p, err)
 	})
-	handle(api, s, batchOperation(api, huma.Operation{
+	handle(api, s, mlops.PermIngest, batchOperation(api, huma.Operation{
 		OperationID: "create-predictions-batch", Method: http.MethodPost, Path: "/api/v1/predictions/batch", Tags: tags,
 		Summary:       "Log up to 10,000 predictions, all or nothing",
 		Description:   "One bad item is a 422 naming its index (body.predictions[3].probability), and nothing is stored.",
@@ -157,20 +157,20 @@ func registerPredictions(api huma.API, s *Server) {
 		return ok(BatchResult{Count: len(ids), IDs: ids}, nil)
 	})
 	dropRawBodyMediaType(api, "/api/v1/predictions/batch")
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermRead, huma.Operation{
 		OperationID: "list-predictions", Method: http.MethodGet, Path: "/api/v1/predictions", Tags: tags,
 		Summary: "Recent predictions of a model, newest first",
 	}, func(ctx context.Context, in *predictionListIn) (*body[List[mlops.Prediction]], error) {
 		since := s.st.Now().Add(-time.Duration(in.Hours) * time.Hour)
 		return list(s.st.PredictionList(ctx, store.PredictionFilter{ModelID: in.ModelID, Since: since, Page: in.page()}))
 	})
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermRead, huma.Operation{
 		OperationID: "get-prediction", Method: http.MethodGet, Path: "/api/v1/predictions/{id}", Tags: tags,
 		Summary: "One prediction",
 	}, func(ctx context.Context, in *IDPath) (*body[mlops.Prediction], error) {
 		return ok(s.st.PredictionGet(ctx, in.ID))
 	})
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermIngest, huma.Operation{
 		OperationID: "set-prediction-actual", Method: http.MethodPut, Path: "/api/v1/predictions/{id}/actual", Tags: tags,
 		Summary: "Record the ground truth of a prediction",
 	}, func(ctx context.Context, in *predictionActualIn) (*body[mlops.Prediction], error) {

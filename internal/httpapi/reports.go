@@ -136,7 +136,7 @@ func (b RuleSettingsUpdate) apply(r *store.RuleSettings) {
 func registerReports(api huma.API, s *Server) {
 	reports := []string{"Reports"}
 	days := func(n int) time.Time { return s.st.Now().Add(-time.Duration(n) * 24 * time.Hour) }
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermRead, huma.Operation{
 		OperationID: "report-model-performance", Method: http.MethodGet, Path: "/api/v1/reports/models/{id}/performance",
 		Tags: reports, Summary: "Realized performance of a model version per time bucket",
 		Description: "Per bucket and in total: predictions, labeled (with ground truth), realized accuracy, precision, " +
@@ -149,7 +149,7 @@ func registerReports(api huma.API, s *Server) {
 		}
 		return ok(s.st.PerformanceReport(ctx, in.ID, o))
 	})
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermRead, huma.Operation{
 		OperationID: "report-active-model-performance", Method: http.MethodGet, Path: "/api/v1/reports/models/active/performance",
 		Tags: reports, Summary: "Realized performance of the active version of a model, by default over its lifetime",
 		Errors: []int{http.StatusNotFound},
@@ -160,13 +160,13 @@ func registerReports(api huma.API, s *Server) {
 		}
 		return ok(s.st.PerformanceReportActive(ctx, in.ModelName, o))
 	})
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermRead, huma.Operation{
 		OperationID: "report-alerts", Method: http.MethodGet, Path: "/api/v1/reports/alerts", Tags: reports,
 		Summary: "Alerts raised: counts by severity, type and status; time to acknowledge and to resolve",
 	}, func(ctx context.Context, in *reportDaysIn) (*body[store.AlertReport], error) {
 		return ok(s.st.AlertReport(ctx, days(in.Days), time.Time{}))
 	})
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermRead, huma.Operation{
 		OperationID: "report-approvals", Method: http.MethodGet, Path: "/api/v1/reports/approvals", Tags: reports,
 		Summary: "Approval queue and decisions: pending, oldest pending age, turnaround, approve/reject by action type",
 	}, func(ctx context.Context, in *reportDaysIn) (*body[store.ApprovalReport], error) {
@@ -174,7 +174,7 @@ func registerReports(api huma.API, s *Server) {
 	})
 
 	models := []string{"Model versions"}
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermIngest, huma.Operation{
 		OperationID: "check-model-drift", Method: http.MethodPost, Path: "/api/v1/models/{id}/drift-check", Tags: models,
 		Summary: "Compute drift of a version's features server-side and store the report", DefaultStatus: http.StatusCreated,
 		Description: "Compares the numeric features of the version's predictions in the current window against the " +
@@ -191,7 +191,7 @@ func registerReports(api huma.API, s *Server) {
 		}
 		return ok(s.st.DriftCheck(ctx, in.ID, o))
 	})
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermRead, huma.Operation{
 		OperationID: "get-model-timeline", Method: http.MethodGet, Path: "/api/v1/models/{id}/timeline", Tags: models,
 		Summary: "What happened to a model version, newest first",
 		Description: "Registered, activated, archived; drift reports; alerts raised, acknowledged, resolved; actions " +
@@ -201,13 +201,13 @@ func registerReports(api huma.API, s *Server) {
 	})
 
 	rules := []string{"Rules"}
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermRead, huma.Operation{
 		OperationID: "get-rules", Method: http.MethodGet, Path: "/api/v1/rules/{model_name}", Tags: rules,
 		Summary: "Rule settings of a model (defaults, rules off, when never set)",
 	}, func(ctx context.Context, in *ModelNamePath) (*body[store.RuleSettings], error) {
 		return ok(s.st.RuleSettingsGet(ctx, in.ModelName))
 	})
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermAdmin, huma.Operation{
 		OperationID: "put-rules", Method: http.MethodPut, Path: "/api/v1/rules/{model_name}", Tags: rules,
 		Summary: "Change the rule settings of a model",
 	}, func(ctx context.Context, in *rulesPutIn) (*body[store.RuleSettings], error) {
@@ -218,7 +218,7 @@ func registerReports(api huma.API, s *Server) {
 		in.Body.apply(&cur)
 		return ok(s.st.RuleSettingsPut(ctx, cur))
 	})
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermAdmin, huma.Operation{
 		OperationID: "run-rules", Method: http.MethodPost, Path: "/api/v1/rules/run", Tags: rules,
 		Summary:     "Evaluate every enabled rule now",
 		Description: "Idempotent; skipped (skipped: true) when another instance is running the rules.",

@@ -63,7 +63,7 @@ type seriesIn struct {
 
 func registerSeries(api huma.API, s *Server) {
 	tags := []string{"Performance metrics"}
-	handle(api, s, huma.Operation{
+	handle(api, s, mlops.PermIngest, huma.Operation{
 		OperationID: "create-metric", Method: http.MethodPost, Path: "/api/v1/metrics", Tags: tags,
 		Summary: "Record a metric point", DefaultStatus: http.StatusCreated,
 	}, func(ctx context.Context, in *metricCreateIn) (*body[mlops.PerformanceMetric], error) {
@@ -73,7 +73,7 @@ func registerSeries(api huma.API, s *Server) {
 		}
 		return ok(m, err)
 	})
-	handle(api, s, batchOperation(api, huma.Operation{
+	handle(api, s, mlops.PermIngest, batchOperation(api, huma.Operation{
 		OperationID: "create-metrics-batch", Method: http.MethodPost, Path: "/api/v1/metrics/batch", Tags: tags,
 		Summary:       "Record up to 10,000 metric points, all or nothing",
 		Description:   "One bad item is a 422 naming its index (body.metrics[2].metric_value), and nothing is stored.",
@@ -106,7 +106,7 @@ func registerSeries(api huma.API, s *Server) {
 		reg.Schema(reflect.TypeOf(store.MetricPoint{}), true, "MetricPoint"),
 		reg.Schema(reflect.TypeOf(store.MetricBucket{}), true, "MetricBucket"),
 	}}
-	huma.Register(api, huma.Operation{
+	huma.Register(api, declared(mlops.PermRead, huma.Operation{
 		OperationID: "get-metric-series", Method: http.MethodGet, Path: "/api/v1/metrics/{metric_name}", Tags: tags,
 		Summary: "A metric's time series, oldest first",
 		Description: "Raw points {created_at, value}, or with bucket one point per bucket " +
@@ -116,7 +116,7 @@ func registerSeries(api huma.API, s *Server) {
 			Description: "The series",
 			Content:     map[string]*huma.MediaType{"application/json": {Schema: seriesSchema}},
 		}},
-	}, func(ctx context.Context, in *seriesIn) (*huma.StreamResponse, error) {
+	}), func(ctx context.Context, in *seriesIn) (*huma.StreamResponse, error) {
 		f := store.MetricFilter{Name: in.MetricName, Since: s.st.Now().Add(-time.Duration(in.Days) * 24 * time.Hour)}
 		if in.ModelID != 0 {
 			f.ModelID = &in.ModelID

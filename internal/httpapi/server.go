@@ -20,6 +20,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mlopsdev/mlops/internal/auth"
 	"github.com/mlopsdev/mlops/store"
 )
 
@@ -46,6 +47,16 @@ type Options struct {
 	StreamTimeout time.Duration
 	// UI, when set, is mounted at "/" (the admin UI).
 	UI http.Handler
+	// Auth checks credentials and roles (see internal/auth). Nil: no
+	// authentication, every caller may do everything (MLOPS_AUTH=off).
+	Auth *auth.Authenticator
+	// MetricsPublic serves /metrics and /openapi.json without credentials
+	// (MLOPS_METRICS_PUBLIC); else they need the read permission.
+	MetricsPublic bool
+	// TrustedOrigins are other origins ("https://admin.example.com") whose
+	// pages may send unsafe requests (a proxy's public address). Default:
+	// same origin only.
+	TrustedOrigins []string
 }
 
 // Server is the HTTP API. It is an http.Handler.
@@ -60,6 +71,11 @@ type Server struct {
 	handler  http.Handler
 	timeout  time.Duration
 	streamTO time.Duration
+
+	auth     *auth.Authenticator
+	cop      *http.CrossOriginProtection
+	// metricsPublic serves /metrics and /openapi.json without credentials.
+	metricsPublic bool
 
 	fastServed atomic.Int64 // predictions answered by fastPrediction (tests read it)
 }
@@ -90,6 +106,13 @@ func New(st *store.Store, opts Options) (*Server, error) {
 	s := &Server{
 		st: st, ing: ing, log: opts.Logger, reg: opts.Registry, m: m,
 		mux: http.NewServeMux(), timeout: opts.RequestTimeout, streamTO: opts.StreamTimeout,
+		auth: opts.Auth, cop: http.NewCrossOriginProtection(), metricsPublic: opts.MetricsPublic,
+	}
+	for _, o := range opts.TrustedOrigins {
+		if err := s.cop.AddTrustedOrigin(o); err != nil {
+			_ = ing.Close(context.Background())
+			return nil, fmt.Errorf("trusted origin %q: %w (use scheme://host[:port], as in https://admin.example.com)", o, err)
+		}
 	}
 
 	cfg := huma.DefaultConfig("mlops", opts.Version)
@@ -101,7 +124,9 @@ func New(st *store.Store, opts Options) (*Server, error) {
 	cfg.SchemasPath = ""
 	cfg.RejectUnknownQueryParameters = true
 	cfg.Transformers = []huma.Transformer{tidyProblem}
+	cfg.Components.SecuritySchemes = securitySchemes
 	s.api = humago.New(s.mux, cfg)
+	s.api.UseMiddleware(s.authorize)
 	s.routes(s.api)
 
 	// Unknown /api/ paths answer a problem document, not the mux's text.
@@ -125,6 +150,7 @@ func (s *Server) routes(api huma.API) {
 	registerSeries(api, s)
 	registerAlerts(api, s)
 	registerReports(api, s)
+	registerAccounts(api, s)
 }
 
 // ServeHTTP serves the API.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mlopsdev/mlops"
+	"github.com/mlopsdev/mlops/internal/auth"
 	"github.com/mlopsdev/mlops/internal/webui"
 	"github.com/mlopsdev/mlops/store"
 	"github.com/mlopsdev/mlops/store/storetest"
@@ -45,6 +46,7 @@ var t0 = time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
 type env struct {
 	st     *store.Store
 	clk    *clock
+	auth   *auth.Authenticator // nil: the open mode
 	srv    *httptest.Server
 	client *http.Client
 	seed   seeded
@@ -74,6 +76,13 @@ func eachEngine(t *testing.T, doSeed bool, fn func(t *testing.T, e *env)) {
 
 func newEnv(t *testing.T, engine store.Engine, doSeed bool) *env {
 	t.Helper()
+	return newEnvAuth(t, engine, doSeed, "")
+}
+
+// newEnvAuth is newEnv with an Authenticator in mode (on the test clock),
+// or without one when mode is "".
+func newEnvAuth(t *testing.T, engine store.Engine, doSeed bool, mode auth.Mode) *env {
+	t.Helper()
 	clk := &clock{t: t0}
 	st := storetest.Open(t, engine, store.Options{Now: clk.Now})
 	e := &env{st: st, clk: clk}
@@ -81,7 +90,10 @@ func newEnv(t *testing.T, engine store.Engine, doSeed bool) *env {
 		e.seed = seed(t, st, clk)
 	}
 	clk.Set(t0.Add(5 * time.Hour))
-	h, err := webui.New(st, webui.Options{Now: clk.Now})
+	if mode != "" {
+		e.auth = auth.New(st, auth.Options{Mode: mode, Now: clk.Now})
+	}
+	h, err := webui.New(st, webui.Options{Now: clk.Now, Auth: e.auth})
 	if err != nil {
 		t.Fatalf("webui.New: %v", err)
 	}

@@ -236,13 +236,18 @@ func (s *server) activate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	actor := strings.TrimSpace(r.PostFormValue("actor"))
-	if actor != "" {
-		if err := mlops.ValidateActor("actor", actor); err != nil {
-			redirect(w, r, back, "error", err.Error())
-			return nil
+	// Here the name is only logged, so the open mode does not require it.
+	p := caller(r)
+	actor := p.Name
+	if !p.Authenticated() {
+		actor = strings.TrimSpace(r.PostFormValue("actor"))
+		if actor != "" {
+			if err := mlops.ValidateActor("actor", actor); err != nil {
+				redirect(w, r, back, "error", err.Error())
+				return nil
+			}
+			rememberActor(w, actor)
 		}
-		rememberActor(w, actor)
 	}
 	// The confirmation named the version it would replace; if another one
 	// became active since, ask again rather than replace something unseen.
@@ -329,12 +334,11 @@ func (s *server) decide(w http.ResponseWriter, r *http.Request) error {
 		redirect(w, r, back, "error", "The form was incomplete: choose Approve or Reject on an action.")
 		return nil
 	}
-	reviewer, err := formActor(r, "reviewer")
+	reviewer, err := actingName(w, r, "reviewer")
 	if err != nil {
 		redirect(w, r, back, "error", fmt.Sprintf("Action %s was not decided: %s.", actionID, strings.TrimPrefix(err.Error(), "invalid input: ")))
 		return nil
 	}
-	rememberActor(w, reviewer)
 	comment := strings.TrimSpace(r.PostFormValue("comment"))
 	var a mlops.AgentAction
 	if decision == "approve" {
@@ -454,12 +458,11 @@ func (s *server) alertTransition(w http.ResponseWriter, r *http.Request, to mlop
 	}
 	back := "/alerts?status=" + url.QueryEscape(string(tab))
 	verb := map[mlops.AlertStatus]string{mlops.AlertAcknowledged: "acknowledged", mlops.AlertResolved: "resolved"}[to]
-	user, err := formActor(r, "actor")
+	user, err := actingName(w, r, "actor")
 	if err != nil {
 		redirect(w, r, back, "error", fmt.Sprintf("Alert %d was not %s: %s.", id, verb, strings.TrimPrefix(err.Error(), "invalid input: ")))
 		return nil
 	}
-	rememberActor(w, user)
 	var a mlops.Alert
 	if to == mlops.AlertAcknowledged {
 		a, err = s.st.AlertAcknowledge(ctx, id, user)

@@ -6,8 +6,13 @@
 //
 // Every form POSTs and then redirects (303) to a page that shows a flash
 // message. Cross-site form posts are refused by http.CrossOriginProtection.
-// The acting person's name comes from a form field and is remembered in a
-// cookie to prefill the next form; an authentication layer will replace it.
+//
+// With an Authenticator, every page needs the read permission and every
+// form the permission of its decision; a visitor without credentials is
+// sent to the sign-in page (/login), and the controls a role cannot use are
+// not shown. The acting person is then the signed-in account. In the open
+// mode (no sign-in) the name comes from a form field and is remembered in a
+// cookie to prefill the next form.
 package webui
 
 import (
@@ -21,12 +26,15 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mlopsdev/mlops"
+	"github.com/mlopsdev/mlops/internal/auth"
 	"github.com/mlopsdev/mlops/store"
 )
 
@@ -45,6 +53,9 @@ type Options struct {
 	// pages may post the UI's forms, such as a proxy's public address.
 	// Default: same origin only.
 	TrustedOrigins []string
+	// Auth signs users in and out (/login, /logout). Nil: no sign-in, and
+	// every visitor may do everything (MLOPS_AUTH=off).
+	Auth *auth.Authenticator
 }
 
 // Page sizes: no page loads unbounded rows.
@@ -59,6 +70,7 @@ const (
 
 type server struct {
 	st    *store.Store
+	auth  *auth.Authenticator // nil: open, no sign-in
 	log   *slog.Logger
 	now   func() time.Time
 	pages map[string]*template.Template
@@ -66,7 +78,8 @@ type server struct {
 
 // New returns the admin UI handler, to be mounted at "/". It serves the
 // pages "/", "/models", "/models/{id}", "/approvals", "/alerts", "/drift",
-// "/ui/metrics", "/predictions" and "/static/...", and never answers
+// "/ui/metrics", "/predictions", "/login" (with "POST /logout") and
+// "/static/...", and never answers
 // "/api/", "/healthz", "/readyz", "/metrics" or "/openapi.json" with a page
 // of its own (those belong to the JSON API; anything unknown is a 404 page).
 func New(st *store.Store, opts Options) (http.Handler, error) {
@@ -79,8 +92,8 @@ func New(st *store.Store, opts Options) (http.Handler, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &server{st: st, log: opts.Logger, now: opts.Now, pages: map[string]*template.Template{}}
-	for _, name := range []string{"overview", "models", "model", "approvals", "alerts", "drift", "metrics", "predictions", "error"} {
+	s := &server{st: st, auth: opts.Auth, log: opts.Logger, now: opts.Now, pages: map[string]*template.Template{}}
+	for _, name := range []string{"overview", "models", "model", "approvals", "alerts", "drift", "metrics", "predictions", "login", "error"} {
 		t, err := template.New(name).Funcs(s.funcs()).ParseFS(assets, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("webui: parse template %s: %w", name, err)
@@ -94,19 +107,25 @@ func New(st *store.Store, opts Options) (http.Handler, error) {
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
-	mux.Handle("GET /{$}", s.handle(s.overview))
-	mux.Handle("GET /models", s.handle(s.models))
-	mux.Handle("GET /models/{id}", s.handle(s.model))
-	mux.Handle("POST /models/{id}/activate", s.handle(s.activate))
-	mux.Handle("GET /approvals", s.handle(s.approvals))
-	mux.Handle("POST /approvals/decide", s.handle(s.decide))
-	mux.Handle("GET /alerts", s.handle(s.alerts))
-	mux.Handle("POST /alerts/{id}/acknowledge", s.handle(s.alertAcknowledge))
-	mux.Handle("POST /alerts/{id}/resolve", s.handle(s.alertResolve))
-	mux.Handle("GET /drift", s.handle(s.drift))
-	mux.Handle("GET /ui/metrics", s.handle(s.metrics))
-	mux.Handle("GET /predictions", s.handle(s.predictions))
-	mux.Handle("/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
+	// Signing out needs no permission: an ended sign-in must still be
+	// able to clear its cookie.
+	mux.Handle("GET /login", s.public(s.loginForm))
+	mux.Handle("POST /login", s.public(s.login))
+	mux.Handle("POST /logout", s.public(s.logout))
+	read := mlops.PermRead
+	mux.Handle("GET /{$}", s.handle(read, s.overview))
+	mux.Handle("GET /models", s.handle(read, s.models))
+	mux.Handle("GET /models/{id}", s.handle(read, s.model))
+	mux.Handle("POST /models/{id}/activate", s.handle(mlops.PermActivate, s.activate))
+	mux.Handle("GET /approvals", s.handle(read, s.approvals))
+	mux.Handle("POST /approvals/decide", s.handle(mlops.PermReview, s.decide))
+	mux.Handle("GET /alerts", s.handle(read, s.alerts))
+	mux.Handle("POST /alerts/{id}/acknowledge", s.handle(mlops.PermReview, s.alertAcknowledge))
+	mux.Handle("POST /alerts/{id}/resolve", s.handle(mlops.PermReview, s.alertResolve))
+	mux.Handle("GET /drift", s.handle(read, s.drift))
+	mux.Handle("GET /ui/metrics", s.handle(read, s.metrics))
+	mux.Handle("GET /predictions", s.handle(read, s.predictions))
+	mux.Handle("/", s.handle(read, func(w http.ResponseWriter, r *http.Request) error {
 		return httpErr(http.StatusNotFound, "There is no page at %s. Use the navigation above.", r.URL.Path)
 	}))
 
@@ -120,7 +139,9 @@ func New(st *store.Store, opts Options) (http.Handler, error) {
 		s.renderError(w, r, httpErr(http.StatusForbidden,
 			"This form was submitted from another site and was refused (cross-site request forgery protection). Open the page at %s and submit it from there.", r.Host))
 	}))
-	return cop.Handler(securityHeaders(mux)), nil
+	// The caller is attached before the cross-origin check, so its refusal
+	// page shows who is signed in, and the headers cover that page too.
+	return securityHeaders(s.attach(cop.Handler(mux))), nil
 }
 
 func cacheStatic(h http.Handler) http.Handler {
@@ -147,6 +168,7 @@ func securityHeaders(h http.Handler) http.Handler {
 type httpError struct {
 	status int
 	msg    string
+	signIn bool // offer the sign-in page
 }
 
 func (e *httpError) Error() string { return e.msg }
@@ -155,25 +177,20 @@ func httpErr(status int, format string, args ...any) error {
 	return &httpError{status: status, msg: fmt.Sprintf(format, args...)}
 }
 
-func (s *server) handle(fn func(http.ResponseWriter, *http.Request) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost {
-			// Forms carry a name, a comment or notes: 1 MiB is plenty.
-			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-		}
-		if err := fn(w, r); err != nil {
-			s.renderError(w, r, err)
-		}
-	})
-}
-
 func (s *server) renderError(w http.ResponseWriter, r *http.Request, err error) {
 	status, msg := http.StatusInternalServerError, "Something went wrong on our side; the error was logged. Try again, and report it if it persists."
 	var he *httpError
 	var ve *mlops.ValidationError
+	var ae *auth.Error
+	signIn := false
 	switch {
 	case errors.As(err, &he):
-		status, msg = he.status, he.msg
+		status, msg, signIn = he.status, he.msg, he.signIn
+	case errors.As(err, &ae):
+		status, msg = ae.Status, capitalize(ae.Detail)+"."
+		if ae.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ae.RetryAfter.Seconds()))))
+		}
 	case errors.As(err, &ve):
 		status, msg = http.StatusBadRequest, "The address has an invalid parameter: "+ve.Error()
 	case errors.Is(err, mlops.ErrNotFound):
@@ -187,7 +204,7 @@ func (s *server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 		s.log.ErrorContext(r.Context(), "webui: request failed", "method", r.Method, "path", r.URL.Path, "error", err.Error())
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	s.render(w, r, status, "error", http.StatusText(status), "", map[string]any{"Status": status, "Message": msg})
+	s.render(w, r, status, "error", http.StatusText(status), "", map[string]any{"Status": status, "Message": msg, "SignIn": signIn})
 }
 
 // pageData is what the layout template receives.
@@ -195,13 +212,14 @@ type pageData struct {
 	Title string
 	Nav   string
 	Flash *flash
-	Actor string
+	Actor string          // the name remembered from the last form (open mode)
+	User  mlops.Principal // the caller; its role decides which controls show
 	Now   time.Time
 	Data  any
 }
 
 func (s *server) render(w http.ResponseWriter, r *http.Request, status int, page, title, nav string, data any) {
-	pd := pageData{Title: title, Nav: nav, Flash: takeFlash(w, r), Actor: actorFromCookie(r), Now: s.now().UTC(), Data: data}
+	pd := pageData{Title: title, Nav: nav, Flash: takeFlash(w, r), Actor: actorFromCookie(r), User: caller(r), Now: s.now().UTC(), Data: data}
 	var buf bytes.Buffer
 	if err := s.pages[page].ExecuteTemplate(&buf, "layout", pd); err != nil {
 		s.log.ErrorContext(r.Context(), "webui: render", "page", page, "error", err.Error())
