@@ -266,9 +266,10 @@ type Session struct {
 	LastSeenAt time.Time
 }
 
-// SessionCreate stores a session by the hash of its cookie value.
-func (s *Store) SessionCreate(ctx context.Context, idHash string, userID int64) error {
-	now := s.Now()
+// SessionCreate stores a session, begun at now, by the hash of its cookie
+// value.
+func (s *Store) SessionCreate(ctx context.Context, idHash string, userID int64, now time.Time) error {
+	now = now.UTC().Truncate(time.Microsecond)
 	_, err := s.writer().ExecContext(ctx, `INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at) VALUES ($1, $2, $3, $3)`,
 		idHash, userID, now)
 	return classify(err)
@@ -308,9 +309,9 @@ func (s *Store) SessionsPrune(ctx context.Context, cutoff time.Time) (int64, err
 	return r.RowsAffected()
 }
 
-// SignInFailureAdd records a failed sign-in for name.
-func (s *Store) SignInFailureAdd(ctx context.Context, name string) error {
-	_, err := s.writer().ExecContext(ctx, `INSERT INTO signin_failures (name, at) VALUES ($1, $2)`, name, s.Now())
+// SignInFailureAdd records a failed sign-in for name at a time.
+func (s *Store) SignInFailureAdd(ctx context.Context, name string, at time.Time) error {
+	_, err := s.writer().ExecContext(ctx, `INSERT INTO signin_failures (name, at) VALUES ($1, $2)`, name, at.UTC().Truncate(time.Microsecond))
 	return classify(err)
 }
 

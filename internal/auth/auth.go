@@ -277,7 +277,7 @@ func (a *Authenticator) trusted(remote string) bool {
 
 // cached returns the entry under key, checking the store through load when
 // it is missing or older than CacheTTL. Concurrent misses share one load.
-func (a *Authenticator) cached(ctx context.Context, key string, load func(old *entry) *entry) (*entry, error) {
+func (a *Authenticator) cached(ctx context.Context, key string, load func(old *entry) (*entry, error)) (*entry, error) {
 	now := a.now()
 	a.mu.RLock()
 	e := a.entries[key]
@@ -286,9 +286,9 @@ func (a *Authenticator) cached(ctx context.Context, key string, load func(old *e
 		return e, nil
 	}
 	v, err, _ := a.sf.Do(key, func() (any, error) {
-		ne := load(e)
-		if ne == nil { // the store failed: cache nothing
-			return nil, errStoreFailed
+		ne, err := load(e)
+		if err != nil { // not cached: the store failed, or a refusal that must not be
+			return nil, err
 		}
 		ne.checked = a.now()
 		a.mu.Lock()
@@ -304,8 +304,6 @@ func (a *Authenticator) cached(ctx context.Context, key string, load func(old *e
 	}
 	return v.(*entry), nil
 }
-
-var errStoreFailed = errors.New("auth: store failed")
 
 // evictLocked makes room: expired entries first, then any half (map order
 // is random, so this is a random eviction).
@@ -331,24 +329,18 @@ func (a *Authenticator) forget(key string) {
 	a.mu.Unlock()
 }
 
-// storeErr runs a store call for a cache load, keeping its error for the
-// caller when it is not a plain "not found".
-type loadErr struct{ err error }
-
 func (a *Authenticator) token(ctx context.Context, secret string) (mlops.Principal, error) {
 	if !strings.HasPrefix(secret, TokenPrefix) {
 		return nobody, unauthorized("the Bearer credential is not an mlops token (they start with %s); create one with mlops token create", TokenPrefix)
 	}
 	hash := HashSecret(secret)
-	var failed loadErr
-	e, err := a.cached(ctx, "t:"+hash, func(old *entry) *entry {
+	e, err := a.cached(ctx, "t:"+hash, func(old *entry) (*entry, error) {
 		t, err := a.st.TokenBySecretHash(ctx, hash)
 		if errors.Is(err, mlops.ErrNotFound) {
-			return &entry{p: nobody, err: unauthorized("unknown token; check the secret, or create a token with mlops token create")}
+			return &entry{p: nobody, err: unauthorized("unknown token; check the secret, or create a token with mlops token create")}, nil
 		}
 		if err != nil {
-			failed.err = err
-			return nil
+			return nil, err
 		}
 		ne := &entry{p: mlops.Principal{Name: t.Name, Kind: mlops.KindToken, Role: t.Role, ID: t.ID}}
 		if t.ExpiresAt != nil {
@@ -364,10 +356,10 @@ func (a *Authenticator) token(ctx context.Context, secret string) (mlops.Princip
 				a.opts.Logger.Warn("could not record a token's use", "token", t.Name, "error", err.Error())
 			}
 		}
-		return ne
+		return ne, nil
 	})
 	if err != nil {
-		return nobody, orStore(failed.err, err)
+		return nobody, err
 	}
 	if e.err != nil {
 		return e.p, e.err
@@ -378,44 +370,27 @@ func (a *Authenticator) token(ctx context.Context, secret string) (mlops.Princip
 	return e.p, nil
 }
 
-func orStore(stErr, err error) error {
-	if stErr != nil {
-		return stErr
-	}
-	return err
-}
-
 func (a *Authenticator) basic(ctx context.Context, name, pw string) (mlops.Principal, error) {
 	key := "b:" + HashSecret(name+"\x00"+pw)
-	var failed loadErr
-	e, err := a.cached(ctx, key, func(old *entry) *entry {
+	e, err := a.cached(ctx, key, func(old *entry) (*entry, error) {
 		u, hash, err := a.st.UserPasswordHash(ctx, name)
 		if err == nil && old != nil && old.err == nil && old.hash == hash && !u.Disabled {
 			// The same password hash as checked before: no new argon2 run.
-			return &entry{p: mlops.Principal{Name: u.Name, Kind: mlops.KindUser, Role: u.Role, ID: u.ID}, hash: hash}
+			return &entry{p: mlops.Principal{Name: u.Name, Kind: mlops.KindUser, Role: u.Role, ID: u.ID}, hash: hash}, nil
 		}
 		if err != nil && !errors.Is(err, mlops.ErrNotFound) {
-			failed.err = err
-			return nil
+			return nil, err
 		}
 		p, verr := a.verifyPassword(ctx, name, pw)
 		if verr != nil {
-			var ae *Error
-			if !errors.As(verr, &ae) {
-				failed.err = verr
-				return nil
-			}
-			if ae.Status == http.StatusTooManyRequests {
-				// Not cached: the lockout ends on its own.
-				failed.err = ae
-				return nil
-			}
-			return &entry{p: nobody, err: ae}
+			// Refusals are not cached: every wrong password is a failed
+			// sign-in that counts towards the lockout.
+			return nil, verr
 		}
-		return &entry{p: p, hash: hash}
+		return &entry{p: p, hash: hash}, nil
 	})
 	if err != nil {
-		return nobody, orStore(failed.err, err)
+		return nobody, err
 	}
 	return e.p, e.err
 }
@@ -444,7 +419,7 @@ func (a *Authenticator) verifyPassword(ctx context.Context, name, pw string) (ml
 		return nobody, err
 	}
 	if err != nil || !CheckPassword(hash, pw) {
-		if ferr := a.st.SignInFailureAdd(ctx, name); ferr != nil {
+		if ferr := a.st.SignInFailureAdd(ctx, name, now); ferr != nil {
 			return nobody, ferr
 		}
 		a.opts.Logger.Warn("failed sign-in", "user", name)
@@ -476,23 +451,20 @@ func lockedUntil(n int, last time.Time) time.Time {
 
 func (a *Authenticator) session(ctx context.Context, value string) (mlops.Principal, error) {
 	hash := HashSecret(value)
-	var failed loadErr
-	e, err := a.cached(ctx, "s:"+hash, func(old *entry) *entry {
+	e, err := a.cached(ctx, "s:"+hash, func(old *entry) (*entry, error) {
 		ss, err := a.st.SessionGet(ctx, hash)
 		if errors.Is(err, mlops.ErrNotFound) {
-			return &entry{p: nobody, err: unauthorized("your session has ended; sign in again")}
+			return &entry{p: nobody, err: unauthorized("your session has ended; sign in again")}, nil
 		}
 		if err != nil {
-			failed.err = err
-			return nil
+			return nil, err
 		}
 		u, err := a.st.UserByID(ctx, ss.UserID)
 		if err != nil {
-			failed.err = err
-			return nil
+			return nil, err
 		}
 		if u.Disabled {
-			return &entry{p: nobody, err: unauthorized("user %s is disabled; ask an admin", u.Name)}
+			return &entry{p: nobody, err: unauthorized("user %s is disabled; ask an admin", u.Name)}, nil
 		}
 		ne := &entry{p: mlops.Principal{Name: u.Name, Kind: mlops.KindUser, Role: u.Role, ID: u.ID}, seen: ss.LastSeenAt}
 		if now := a.now(); now.Sub(ss.LastSeenAt) < a.opts.SessionIdle && now.Sub(ss.LastSeenAt) >= time.Minute {
@@ -500,10 +472,10 @@ func (a *Authenticator) session(ctx context.Context, value string) (mlops.Princi
 				ne.seen = now
 			}
 		}
-		return ne
+		return ne, nil
 	})
 	if err != nil {
-		return nobody, orStore(failed.err, err)
+		return nobody, err
 	}
 	if e.err != nil {
 		return e.p, e.err
@@ -515,8 +487,7 @@ func (a *Authenticator) session(ctx context.Context, value string) (mlops.Princi
 }
 
 func (a *Authenticator) proxy(ctx context.Context, name string) (mlops.Principal, error) {
-	var failed loadErr
-	e, err := a.cached(ctx, "p:"+name, func(old *entry) *entry {
+	e, err := a.cached(ctx, "p:"+name, func(old *entry) (*entry, error) {
 		u, err := a.st.UserGet(ctx, name)
 		if errors.Is(err, mlops.ErrNotFound) {
 			u, err = a.st.UserCreate(ctx, store.NewUser{Name: name, Role: a.opts.ProxyRole, Source: "proxy"})
@@ -528,19 +499,18 @@ func (a *Authenticator) proxy(ctx context.Context, name string) (mlops.Principal
 			}
 		}
 		if _, ok := mlops.AsValidation(err); ok {
-			return &entry{p: nobody, err: unauthorized("the sign-on proxy's %s header is not a valid user name", a.opts.ProxyHeader)}
+			return &entry{p: nobody, err: unauthorized("the sign-on proxy's %s header is not a valid user name", a.opts.ProxyHeader)}, nil
 		}
 		if err != nil {
-			failed.err = err
-			return nil
+			return nil, err
 		}
 		if u.Disabled {
-			return &entry{p: nobody, err: unauthorized("user %s is disabled; ask an admin", u.Name)}
+			return &entry{p: nobody, err: unauthorized("user %s is disabled; ask an admin", u.Name)}, nil
 		}
-		return &entry{p: mlops.Principal{Name: u.Name, Kind: mlops.KindUser, Role: u.Role, ID: u.ID}}
+		return &entry{p: mlops.Principal{Name: u.Name, Kind: mlops.KindUser, Role: u.Role, ID: u.ID}}, nil
 	})
 	if err != nil {
-		return nobody, orStore(failed.err, err)
+		return nobody, err
 	}
 	return e.p, e.err
 }
@@ -555,7 +525,7 @@ func (a *Authenticator) SignIn(ctx context.Context, name, pw string) (*http.Cook
 	value, hash := NewSecret()
 	value = strings.TrimPrefix(value, TokenPrefix)
 	hash = HashSecret(value)
-	if err := a.st.SessionCreate(ctx, hash, p.ID); err != nil {
+	if err := a.st.SessionCreate(ctx, hash, p.ID, a.now()); err != nil {
 		return nil, p, err
 	}
 	return a.cookie(value, 0), p, nil

@@ -28,7 +28,25 @@ type client struct {
 	st   *store.Store
 	logs *syncBuffer
 	http *http.Client
+	hdr  http.Header // sent with every request (credentials, browser headers)
 }
+
+// with returns a copy of c that sends the headers kv (name, value, ...)
+// with every request.
+func (c *client) with(kv ...string) *client {
+	cc := *c
+	cc.hdr = c.hdr.Clone()
+	if cc.hdr == nil {
+		cc.hdr = http.Header{}
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		cc.hdr.Set(kv[i], kv[i+1])
+	}
+	return &cc
+}
+
+// bearer returns a copy of c that sends the token secret.
+func (c *client) bearer(secret string) *client { return c.with("Authorization", "Bearer "+secret) }
 
 // syncBuffer is a log sink safe for concurrent writers.
 type syncBuffer struct {
@@ -51,11 +69,17 @@ func (s *syncBuffer) String() string {
 // serve starts the API over st on a real listener.
 func serve(t testing.TB, st *store.Store) *client {
 	t.Helper()
+	return serveWith(t, st, httpapi.Options{})
+}
+
+// serveWith starts the API over st with opts (its logger and registry are
+// the test's own).
+func serveWith(t testing.TB, st *store.Store, opts httpapi.Options) *client {
+	t.Helper()
 	logs := &syncBuffer{}
-	srv, err := httpapi.New(st, httpapi.Options{
-		Logger:   slog.New(slog.NewTextHandler(logs, nil)),
-		Registry: prometheus.NewRegistry(),
-	})
+	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	opts.Registry = prometheus.NewRegistry()
+	srv, err := httpapi.New(st, opts)
 	if err != nil {
 		t.Fatalf("httpapi.New: %v", err)
 	}
@@ -123,6 +147,9 @@ func (c *client) do(method, path string, body any) resp {
 	}
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range c.hdr {
+		req.Header[k] = v
 	}
 	res, err := c.http.Do(req)
 	if err != nil {
