@@ -34,11 +34,12 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-// startServe runs `mlops serve` on dbURL and returns its base URL.
-func startServe(t *testing.T, bin, dbURL string) (*exec.Cmd, string) {
+// startServe runs `mlops serve` on dbURL, with env (KEY=value) added to
+// its environment, and returns its base URL.
+func startServe(t *testing.T, bin, dbURL string, env ...string) (*exec.Cmd, string) {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
+	cmd.Env = append(append(os.Environ(), "DATABASE_URL="+dbURL), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()

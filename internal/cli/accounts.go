@@ -292,7 +292,7 @@ func setDisabled(ctx context.Context, e *Env, cmd string, args []string, disable
 		return userNotFound(pos[0], err)
 	}
 	if disabled {
-		fmt.Fprintf(e.Stdout, "disabled user %s: their sessions have ended and their password no longer signs in\n", u.Name)
+		fmt.Fprintf(e.Stdout, "disabled user %s: signed out everywhere, and their password no longer signs in\n", u.Name)
 	} else {
 		fmt.Fprintf(e.Stdout, "enabled user %s\n", u.Name)
 	}
@@ -327,7 +327,7 @@ func runUserSetPassword(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return userNotFound(name, err)
 	}
-	fmt.Fprintf(e.Stdout, "changed the password of user %s; their sessions have ended\n", u.Name)
+	fmt.Fprintf(e.Stdout, "changed the password of user %s; they are signed out everywhere\n", u.Name)
 	return nil
 }
 

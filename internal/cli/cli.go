@@ -52,7 +52,7 @@ type command struct {
 
 // commands maps "name" or "group name" to its implementation.
 var commands = map[string]command{
-	"serve":             {runServe, "serve [--addr 127.0.0.1:8080] [--no-migrate] [--rules-every 1m] [--tls-cert FILE --tls-key FILE]\tserve the API, the admin UI and /metrics (HTTPS with a certificate)"},
+	"serve":             {runServe, "serve [--addr HOST:PORT] [--tls-cert FILE --tls-key FILE] [...]\tserve the API, the admin UI and /metrics; mlops serve -h lists every flag"},
 	"db init":           {runDBInit, "db init\tcreate every table (idempotent)"},
 	"migrate upgrade":   {runUpgrade, "migrate upgrade [REV]\tapply migrations up to REV (default head)"},
 	"migrate downgrade": {runDowngrade, "migrate downgrade [REV]\troll back one migration, or down to REV (base: all)"},
@@ -67,9 +67,9 @@ var commands = map[string]command{
 	"user create":       {runUserCreate, "user create NAME --role ROLE [--password-stdin]\tcreate a user (password prompted, or read from standard input)"},
 	"user list":         {runUserList, "user list\tlist users: name, role, source, disabled, created"},
 	"user set-role":     {runUserSetRole, "user set-role NAME ROLE\tchange a user's role"},
-	"user disable":      {runUserDisable, "user disable NAME\tstop a user from signing in and end their sessions"},
+	"user disable":      {runUserDisable, "user disable NAME\tstop a user from signing in, and sign them out"},
 	"user enable":       {runUserEnable, "user enable NAME\tlet a disabled user sign in again"},
-	"user set-password": {runUserSetPassword, "user set-password NAME [--password-stdin]\tchange a user's password and end their sessions"},
+	"user set-password": {runUserSetPassword, "user set-password NAME [--password-stdin]\tchange a user's password, and sign them out"},
 	"token create":      {runTokenCreate, "token create --name NAME --role ROLE [--expires 90d]\tcreate a token for a program; prints its secret once"},
 	"token list":        {runTokenList, "token list\tlist tokens (never their secrets) with their status"},
 	"token revoke":      {runTokenRevoke, "token revoke NAME\trevoke a token"},

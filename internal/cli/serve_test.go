@@ -2,18 +2,31 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mlopsdev/mlops"
+	"github.com/mlopsdev/mlops/internal/auth"
 	"github.com/mlopsdev/mlops/store"
 	"github.com/mlopsdev/mlops/store/storetest"
 )
@@ -267,6 +280,7 @@ func TestServeLogs(t *testing.T) {
 	s := startServe(t, map[string]string{"DATABASE_URL": u.String(), "DATABASE_ECHO": "true"})
 	req, _ := http.NewRequest("POST", s.base+"/api/v1/models", strings.NewReader(`{"model_name":"m","version":"1","algorithm":"a"}`))
 	req.Header.Set("X-Request-ID", "req-abc-123")
+	req.Header.Set("Content-Type", "application/json")
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -309,7 +323,203 @@ func TestServeFlags(t *testing.T) {
 	if code, _, errs := run(t, dbURL, "serve", "extra"); code != 2 || !strings.Contains(errs, "no arguments") {
 		t.Errorf("serve extra: code %d, stderr %q", code, errs)
 	}
-	if code, _, errs := run(t, dbURL, "serve", "--addr", "256.1.1.1:99999"); code != 1 || !strings.Contains(errs, "listen on") {
+	if code, _, errs := run(t, dbURL, "serve", "--addr", "127.0.0.1:99999"); code != 1 || !strings.Contains(errs, "listen on") {
 		t.Errorf("bad --addr: code %d, stderr %q", code, errs)
 	}
+}
+
+// TestServeAutoRefusesOpenNonLoopback: in auth mode auto with no account,
+// serve refuses a non-loopback --addr with the advice of API.md; with
+// MLOPS_AUTH=off it starts (warning that auth is off).
+func TestServeAutoRefusesOpenNonLoopback(t *testing.T) {
+	for _, engine := range storetest.Engines {
+		t.Run(string(engine), func(t *testing.T) {
+			dbURL := storetest.URL(t, engine)
+			code, out, errs := run(t, dbURL, "serve", "--addr", "0.0.0.0:0")
+			const advice = "create an admin with `mlops user create NAME --role admin`, or set MLOPS_AUTH=off"
+			if code != 1 || !strings.Contains(errs, advice) || strings.Contains(out, "listening on") {
+				t.Fatalf("auto, no account, 0.0.0.0: code %d, out %q, err %q; want exit 1 with the advice", code, out, errs)
+			}
+
+			s := startServe(t, map[string]string{"DATABASE_URL": dbURL, "MLOPS_AUTH": "off"}, "--addr", "0.0.0.0:0")
+			_, port, _ := net.SplitHostPort(strings.TrimPrefix(s.base, "http://"))
+			s.base = "http://127.0.0.1:" + port
+			if code, _ := s.get(t, "/healthz"); code != 200 {
+				t.Errorf("healthz with MLOPS_AUTH=off: %d", code)
+			}
+			if code := s.stop(); code != 0 {
+				t.Fatalf("exit %d; stderr:\n%s", code, s.stderr.String())
+			}
+			if logs := s.stderr.String(); !strings.Contains(logs, "authentication is off: anyone who can reach") {
+				t.Errorf("no warning that auth is off:\n%s", logs)
+			}
+
+			// Once an account exists, auto mode serves any address.
+			if code, _, errs := runWithInput(t, dbURL, "a-long-enough-password", "user", "create", "root", "--role", "admin", "--password-stdin"); code != 0 {
+				t.Fatalf("user create: %d %s", code, errs)
+			}
+			s = startServe(t, map[string]string{"DATABASE_URL": dbURL}, "--addr", "0.0.0.0:0")
+			if code := s.stop(); code != 0 {
+				t.Fatalf("auto with an account on 0.0.0.0: exit %d; stderr:\n%s", code, s.stderr.String())
+			}
+		})
+	}
+}
+
+func TestIsLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:8080": true, "localhost:80": true, "[::1]:8080": true, "127.1.2.3:1": true,
+		":8080": false, "0.0.0.0:8080": false, "[::]:8080": false, "10.0.0.5:8080": false, "example.com:80": false,
+	} {
+		if got := isLoopback(addr); got != want {
+			t.Errorf("isLoopback(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+// TestServeBootstrapAdmin: MLOPS_BOOTSTRAP_ADMIN creates that admin when no
+// account exists (so a container on 0.0.0.0 starts in auto mode), and does
+// nothing on a later start; the password never reaches the logs.
+func TestServeBootstrapAdmin(t *testing.T) {
+	for _, engine := range storetest.Engines {
+		t.Run(string(engine), func(t *testing.T) {
+			ctx := context.Background()
+			dbURL := storetest.URL(t, engine)
+			dir := t.TempDir()
+			const pw = "bootstrap-passw0rd"
+			pwFile := filepath.Join(dir, "pw")
+			if err := os.WriteFile(pwFile, []byte(pw+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			short := filepath.Join(dir, "short")
+			if err := os.WriteFile(short, []byte("tooshort\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			env := func(name, file string) map[string]string {
+				return map[string]string{"DATABASE_URL": dbURL, "MLOPS_BOOTSTRAP_ADMIN": name, "MLOPS_BOOTSTRAP_PASSWORD_FILE": file}
+			}
+			runEnv := func(env map[string]string, args ...string) (int, string) {
+				var out, errb bytes.Buffer
+				code := Run(ctx, args, func(k string) string { return env[k] }, &out, &errb)
+				return code, errb.String()
+			}
+
+			if code, errs := runEnv(env("root", short), "serve"); code != 1 || !strings.Contains(errs, "at least 12 characters") || strings.Contains(errs, "tooshort") {
+				t.Fatalf("short bootstrap password: code %d, err %q", code, errs)
+			}
+			if code, errs := runEnv(env("root", filepath.Join(dir, "missing")), "serve"); code != 1 || !strings.Contains(errs, "MLOPS_BOOTSTRAP_PASSWORD_FILE") {
+				t.Fatalf("missing password file: code %d, err %q", code, errs)
+			}
+			if code, errs := runEnv(map[string]string{"DATABASE_URL": dbURL, "MLOPS_BOOTSTRAP_ADMIN": "root"}, "serve"); code != 1 || !strings.Contains(errs, "MLOPS_BOOTSTRAP_PASSWORD_FILE") {
+				t.Fatalf("no password file named: code %d, err %q", code, errs)
+			}
+
+			s := startServe(t, env("root", pwFile), "--addr", "0.0.0.0:0")
+			if code := s.stop(); code != 0 {
+				t.Fatalf("serve with a bootstrap admin on 0.0.0.0: exit %d; stderr:\n%s", code, s.stderr.String())
+			}
+			logs := s.stderr.String()
+			if !strings.Contains(logs, "created admin root") || strings.Contains(logs, pw) {
+				t.Fatalf("logs: want \"created admin root\" and no password:\n%s", logs)
+			}
+			st := storetest.OpenURL(t, dbURL, store.Options{})
+			u, hash, err := st.UserPasswordHash(ctx, "root")
+			if err != nil || u.Role != mlops.RoleAdmin || !auth.CheckPassword(hash, pw) {
+				t.Fatalf("bootstrap admin: %+v, %v, password verifies: %v", u, err, auth.CheckPassword(hash, pw))
+			}
+
+			s = startServe(t, env("other", pwFile))
+			if code := s.stop(); code != 0 {
+				t.Fatalf("second start: exit %d; stderr:\n%s", code, s.stderr.String())
+			}
+			if strings.Contains(s.stderr.String(), "created admin") {
+				t.Errorf("the second start created an admin:\n%s", s.stderr.String())
+			}
+			if _, err := st.UserGet(ctx, "other"); err == nil {
+				t.Error("the second start created user other; accounts already existed")
+			}
+		})
+	}
+}
+
+// TestServeTLS: with --tls-cert and --tls-key, serve speaks HTTPS with that
+// certificate; one flag without the other is a usage error.
+func TestServeTLS(t *testing.T) {
+	dbURL := storetest.URL(t, store.SQLite)
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	certPEM := writeSelfSigned(t, certFile, keyFile)
+
+	if code, _, errs := run(t, dbURL, "serve", "--tls-cert", certFile); code != 2 || !strings.Contains(errs, "--tls-key") {
+		t.Errorf("--tls-cert alone: code %d, err %q; want a usage error", code, errs)
+	}
+	if code, _, errs := run(t, dbURL, "serve", "--tls-cert", keyFile, "--tls-key", keyFile); code != 1 || !strings.Contains(errs, "--tls-cert") {
+		t.Errorf("a key as the certificate: code %d, err %q", code, errs)
+	}
+
+	s := startServe(t, map[string]string{"DATABASE_URL": dbURL}, "--tls-cert", certFile, "--tls-key", keyFile)
+	if !strings.HasPrefix(s.base, "https://127.0.0.1:") {
+		t.Fatalf("serve printed %q; want listening on https://127.0.0.1:PORT", s.base)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(certPEM) {
+		t.Fatal("bad test certificate")
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	res, err := client.Get(s.base + "/healthz")
+	if err != nil {
+		t.Fatalf("GET /healthz over HTTPS: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 || res.TLS == nil {
+		t.Fatalf("GET /healthz over HTTPS: %d, TLS %v", res.StatusCode, res.TLS != nil)
+	}
+	client.CloseIdleConnections()
+	// Plain HTTP to the TLS port gets no 200.
+	if res, err := http.Get(strings.Replace(s.base, "https://", "http://", 1) + "/healthz"); err == nil {
+		res.Body.Close()
+		if res.StatusCode == 200 {
+			t.Error("plain HTTP answered 200 on the HTTPS port")
+		}
+	}
+	if code := s.stop(); code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, s.stderr.String())
+	}
+}
+
+// writeSelfSigned writes a self-signed certificate for 127.0.0.1 and its
+// key as PEM files and returns the certificate's PEM.
+func writeSelfSigned(t *testing.T, certFile, keyFile string) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "mlops test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certPEM
 }

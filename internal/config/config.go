@@ -37,8 +37,8 @@ type Config struct {
 
 	// Auth is MLOPS_AUTH: auto (default), required or off.
 	Auth auth.Mode
-	// SessionIdle is MLOPS_SESSION_IDLE: a UI session ends after this
-	// long without a request.
+	// SessionIdle is MLOPS_SESSION_IDLE: a user signed in to the UI is
+	// signed out after this long without a request.
 	SessionIdle time.Duration
 	// MetricsPublic is MLOPS_METRICS_PUBLIC: /metrics and /openapi.json
 	// without credentials.

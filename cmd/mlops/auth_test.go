@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mlopsdev/mlops"
+	"github.com/mlopsdev/mlops/internal/auth"
+	"github.com/mlopsdev/mlops/store"
+	"github.com/mlopsdev/mlops/store/storetest"
+)
+
+// TestTwoServersShareIdentity runs two `mlops serve` processes on one
+// PostgreSQL database: a token revoked through one is refused by the other
+// within 2 s, and a sign-in session made on one works on the other.
+func TestTwoServersShareIdentity(t *testing.T) {
+	if testing.Short() && os.Getenv("CI") != "true" { // CI always runs it
+		t.Skip("builds and runs the binary")
+	}
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbURL := storetest.URL(t, store.Postgres)
+	st := storetest.OpenURL(t, dbURL, store.Options{})
+	ctx := context.Background()
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	token := func(name string, role mlops.Role) string {
+		secret, hash := auth.NewSecret()
+		if _, err := st.TokenCreate(ctx, store.NewToken{Name: name, Role: role, SecretHash: hash}); err != nil {
+			t.Fatal(err)
+		}
+		return secret
+	}
+	admin, agent := token("ops", mlops.RoleAdmin), token("agent", mlops.RoleAgent)
+	if _, err := st.UserCreate(ctx, store.NewUser{Name: "rae", Role: mlops.RoleReviewer, PasswordHash: auth.HashPassword("rae's long password")}); err != nil {
+		t.Fatal(err)
+	}
+
+	_, a := startServe(t, bin, dbURL, "MLOPS_AUTH=required")
+	_, b := startServe(t, bin, dbURL, "MLOPS_AUTH=required")
+	noRedirect := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
+	call := func(method, u, secret string, cookie *http.Cookie) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, u, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if secret != "" {
+			req.Header.Set("Authorization", "Bearer "+secret)
+		}
+		if cookie != nil {
+			req.AddCookie(cookie)
+		}
+		res, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(body)
+	}
+
+	for _, base := range []string{a, b} {
+		if code, body := call("GET", base+"/api/v1/actions", agent, nil); code != 200 {
+			t.Fatalf("the agent's token on %s: %d %s", base, code, body)
+		}
+	}
+	if code, body := call("DELETE", a+"/api/v1/tokens/agent", admin, nil); code != 200 {
+		t.Fatalf("revoke through the first server: %d %s", code, body)
+	}
+	revoked := time.Now()
+	for {
+		code, _ := call("GET", b+"/api/v1/actions", agent, nil)
+		if code == 401 {
+			t.Logf("the second server refused the revoked token after %v", time.Since(revoked).Round(time.Millisecond))
+			break
+		}
+		if time.Since(revoked) > 2*time.Second {
+			t.Fatalf("the second server still answers %d for a token revoked %v ago", code, time.Since(revoked))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// Sign in on the first server; the cookie works on the second.
+	res, err := noRedirect.PostForm(a+"/login", url.Values{"name": {"rae"}, "password": {"rae's long password"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	var session *http.Cookie
+	for _, c := range res.Cookies() {
+		if c.Name == auth.SessionCookie && c.Value != "" {
+			session = c
+		}
+	}
+	if session == nil {
+		t.Fatalf("sign-in on the first server set no session cookie (status %d)", res.StatusCode)
+	}
+	if code, body := call("GET", b+"/api/v1/whoami", "", session); code != 200 || !strings.Contains(body, `"name":"rae"`) {
+		t.Fatalf("the session on the second server: %d %s", code, body)
+	}
+	// Sign out on the second server; the first refuses the cookie within 2 s.
+	req, _ := http.NewRequest("POST", b+"/logout", nil)
+	req.AddCookie(session)
+	req.Header.Set("Origin", b)
+	if res, err = noRedirect.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	out := time.Now()
+	for {
+		code, _ := call("GET", a+"/api/v1/whoami", "", session)
+		if code == 401 {
+			break
+		}
+		if time.Since(out) > 2*time.Second {
+			t.Fatalf("the first server still accepts a session signed out on the second (%d)", code)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
