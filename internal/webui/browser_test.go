@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/mlopsdev/mlops"
+	"github.com/mlopsdev/mlops/internal/auth"
 	"github.com/mlopsdev/mlops/store/storetest"
 )
 
@@ -302,4 +303,100 @@ func browseMetrics(b *tab, e *env) {
 		b.fail("points in the SVG", "%d circles, data-buckets %q; want %d", points, attr.Value, e.seed.metricBuckets)
 	}
 	b.snap("metrics")
+}
+
+// TestBrowserSignIn signs in through the form as a reviewer, approves an
+// action by clicking and signs out; then signs in as a viewer, who sees no
+// approve button.
+func TestBrowserSignIn(t *testing.T) {
+	browser := newBrowser(t)
+	for _, engine := range storetest.Engines {
+		t.Run(string(engine), func(t *testing.T) {
+			e := newEnvAuth(t, engine, true, auth.ModeRequired)
+			ritaPW := e.addUser(t, "rita", mlops.RoleReviewer)
+			victorPW := e.addUser(t, "victor", mlops.RoleViewer)
+			ctx, cancel := chromedp.NewContext(browser)
+			defer cancel()
+			if err := chromedp.Do(ctx); err != nil {
+				t.Fatalf("open a tab: %v", err)
+			}
+			b := &tab{t: t, ctx: ctx, base: e.srv.URL}
+			if dir := os.Getenv(screenshotDirEnv); dir != "" {
+				b.shot = filepath.Join(dir, string(engine)+"-signin")
+				if err := os.MkdirAll(b.shot, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			b.do("open the approvals without a sign-in",
+				chromedp.Navigate(b.base+"/approvals"),
+				chromedp.WaitVisible(chromedp.CSS(`form.login input[name="name"]`)),
+			)
+			if loc := get(b, "read the location", chromedp.Location()); loc != b.base+"/login?next=%2Fapprovals" {
+				b.fail("sent to the sign-in page", "at %s", loc)
+			}
+			b.snap("login")
+			b.signIn("rita", ritaPW)
+			b.do("back on the approvals", chromedp.WaitVisible(chromedp.CSS("#whoami")))
+			if who, h1 := b.text("#whoami"), b.text("main h1"); who != "rita · reviewer" || h1 != "Approvals" {
+				b.fail("signed in", "header %q, page %q; want rita · reviewer on Approvals", who, h1)
+			}
+			sel := fmt.Sprintf("#action-%d", e.seed.pending1.ID)
+			if n := get(b, "count name fields", chromedp.Evaluate[int](`document.querySelectorAll('input[name="reviewer"]').length`)); n != 0 {
+				b.fail("no name field when signed in", "%d reviewer fields", n)
+			}
+			b.snap("approvals-reviewer")
+			b.do("approve by clicking",
+				// Reload first: the page still shows the sign-in's flash,
+				// which would satisfy the wait for the approval's.
+				chromedp.Navigate(b.base+"/approvals"),
+				chromedp.WaitVisible(chromedp.CSS(sel)),
+				chromedp.SetValue(chromedp.CSS(sel+` textarea[name="comment"]`), "checked the drift"),
+				chromedp.Click(chromedp.CSS(sel+` button[value="approve"]`)),
+				chromedp.WaitVisible(chromedp.CSS("#flash")),
+			)
+			if msg := b.text("#flash"); !strings.Contains(msg, "approved by rita") {
+				b.fail("approval message", "flash %q", msg)
+			}
+			a, err := e.st.ActionGet(context.Background(), e.seed.pending1.ActionID)
+			if err != nil || a.Status != mlops.ActionApproved || a.ReviewedBy == nil || *a.ReviewedBy != "rita" {
+				b.fail("approval in the database", "action reads %s (err %v)", mustJSON(a), err)
+			}
+			b.do("sign out",
+				chromedp.Click(chromedp.CSS("#sign-out")),
+				chromedp.WaitVisible(chromedp.CSS(`form.login input[name="name"]`)),
+			)
+			if loc := get(b, "read the location", chromedp.Location()); loc != b.base+"/login" {
+				b.fail("signed out", "at %s, want the sign-in page", loc)
+			}
+			if msg := b.text("#flash"); !strings.Contains(msg, "You are signed out") {
+				b.fail("sign-out message", "flash %q", msg)
+			}
+
+			b.signIn("victor", victorPW)
+			b.do("the viewer's approvals",
+				chromedp.WaitVisible(chromedp.CSS("#whoami")),
+				chromedp.Navigate(b.base+"/approvals"),
+				chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf("#action-%d", e.seed.pending2.ID))),
+			)
+			if who := b.text("#whoami"); who != "victor · viewer" {
+				b.fail("signed in as the viewer", "header %q", who)
+			}
+			if n := get(b, "count approve buttons", chromedp.Evaluate[int](`document.querySelectorAll('button[value="approve"], form[action="/approvals/decide"]').length`)); n != 0 {
+				b.fail("no approve button for a viewer", "%d approve buttons or forms", n)
+			}
+			b.snap("approvals-viewer")
+		})
+	}
+}
+
+// signIn fills the sign-in form the tab shows (or opens it) and submits it.
+func (b *tab) signIn(name, pw string) {
+	b.t.Helper()
+	b.do("sign in as "+name,
+		chromedp.WaitVisible(chromedp.CSS(`form.login input[name="name"]`)),
+		chromedp.SetValue(chromedp.CSS(`form.login input[name="name"]`), name),
+		chromedp.SetValue(chromedp.CSS(`form.login input[name="password"]`), pw),
+		chromedp.Click(chromedp.CSS("#sign-in")),
+	)
 }

@@ -32,6 +32,17 @@ func (s *server) funcs() template.FuncMap {
 		"pager": func(first, next string, paged bool) map[string]any {
 			return map[string]any{"First": first, "Next": next, "Paged": paged}
 		},
+		// rolesWith names the roles that have a permission ("reviewer or admin").
+		"rolesWith": func(perm string) string {
+			var names []string
+			for _, r := range mlops.RolesWith(mlops.Permission(perm)) {
+				names = append(names, string(r))
+			}
+			if n := len(names); n > 1 {
+				return strings.Join(names[:n-1], ", ") + " or " + names[n-1]
+			}
+			return strings.Join(names, "")
+		},
 		"isActive": func(st mlops.AlertStatus) bool { return st == mlops.AlertActive },
 		"isAck":    func(st mlops.AlertStatus) bool { return st == mlops.AlertAcknowledged },
 	}

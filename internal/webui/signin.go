@@ -144,7 +144,11 @@ func (s *server) loginForm(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if open || caller(r).Authenticated() {
+	switch {
+	case open:
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return nil
+	case caller(r).Authenticated():
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return nil
 	}

@@ -246,7 +246,7 @@ func TestRolesShowAndAllow(t *testing.T) {
 		// A viewer reads every page but sees no control it cannot use.
 		_, body := viewer.get(t, "/approvals")
 		contains(t, "viewer's approvals", body, "act-rollback-1", `<span id="whoami">victor · viewer</span>`,
-			"Approving and rejecting needs the review permission")
+			"Approving and rejecting needs the review permission (role reviewer or admin)")
 		for page, controls := range map[string][]string{
 			"/approvals": {`value="approve"`, `action="/approvals/decide"`},
 			"/alerts":    {"/acknowledge", "/resolve"},
