@@ -3,8 +3,8 @@ package httpapi
 import (
 	"context"
 	"errors"
-	"math"
 	"fmt"
+	"math"
 	"mime"
 	"net/http"
 	"slices"

@@ -74,6 +74,7 @@ type authEnv struct {
 func (e *authEnv) token(t *testing.T, name string, role mlops.Role, expires *time.Time) string {
 	t.Helper()
 	secret, hash := auth.NewSecret()
+	secret = noteSecret(secret)
 	if _, err := e.st.TokenCreate(context.Background(), store.NewToken{Name: name, Role: role, SecretHash: hash, ExpiresAt: expires}); err != nil {
 		t.Fatalf("token %s: %v", name, err)
 	}
@@ -82,7 +83,7 @@ func (e *authEnv) token(t *testing.T, name string, role mlops.Role, expires *tim
 
 func (e *authEnv) user(t *testing.T, name string, role mlops.Role, pw string) {
 	t.Helper()
-	if _, err := e.st.UserCreate(context.Background(), store.NewUser{Name: name, Role: role, PasswordHash: auth.HashPassword(pw)}); err != nil {
+	if _, err := e.st.UserCreate(context.Background(), store.NewUser{Name: name, Role: role, PasswordHash: auth.HashPassword(noteSecret(pw))}); err != nil {
 		t.Fatalf("user %s: %v", name, err)
 	}
 }
@@ -311,7 +312,7 @@ func TestAccountRoutes(t *testing.T) {
 			e.setup(t)
 			admin := e.c.bearer(e.tokens[mlops.RoleAdmin])
 			problem(t, admin.do("POST", "/api/v1/users", map[string]any{"name": "sam", "role": "viewer", "password": "short"}), 422, "body.password")
-			u := admin.must(201, "POST", "/api/v1/users", map[string]any{"name": "sam", "role": "viewer", "password": "a long enough password"})
+			u := admin.must(201, "POST", "/api/v1/users", map[string]any{"name": "sam", "role": "viewer", "password": noteSecret("a long enough password")})
 			if _, leaked := u["password"]; leaked || u["role"] != "viewer" {
 				t.Fatalf("created user: %v", u)
 			}
@@ -325,7 +326,7 @@ func TestAccountRoutes(t *testing.T) {
 			problem(t, sam.do("GET", "/api/v1/models", nil), 401)
 
 			tok := admin.must(201, "POST", "/api/v1/tokens", map[string]any{"name": "model-server", "role": "pipeline"})
-			secret, _ := tok["secret"].(string)
+			secret := noteSecret(tok["secret"].(string))
 			if !strings.HasPrefix(secret, "mlops_") || len(secret) < 40 {
 				t.Fatalf("token secret %q", secret)
 			}

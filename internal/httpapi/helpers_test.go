@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -77,6 +78,9 @@ func serve(t testing.TB, st *store.Store) *client {
 func serveWith(t testing.TB, st *store.Store, opts httpapi.Options) *client {
 	t.Helper()
 	logs := &syncBuffer{}
+	runMu.Lock()
+	runLogs = append(runLogs, logs)
+	runMu.Unlock()
 	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	opts.Registry = prometheus.NewRegistry()
 	srv, err := httpapi.New(st, opts)
@@ -216,4 +220,40 @@ func (c *client) count(table string) int {
 		c.t.Fatalf("count %s: %v", table, err)
 	}
 	return n
+}
+
+// Every secret a test creates (token secrets, passwords) and every server
+// log of the run, so TestMain can check that no secret reached a log.
+var (
+	runMu      sync.Mutex
+	runSecrets []string
+	runLogs    []*syncBuffer
+)
+
+// noteSecret notes a secret the test created and returns it.
+func noteSecret(s string) string {
+	runMu.Lock()
+	defer runMu.Unlock()
+	runSecrets = append(runSecrets, s)
+	return s
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	runMu.Lock()
+	defer runMu.Unlock()
+	for _, logs := range runLogs {
+		text := logs.String()
+		for _, s := range runSecrets {
+			if strings.Contains(text, s) {
+				fmt.Fprintf(os.Stderr, "FAIL: a secret created by a test (%.8s...) appears in a server log\n", s)
+				code = 1
+			}
+		}
+	}
+	if code == 0 && len(runSecrets) > 0 && len(runLogs) == 0 {
+		fmt.Fprintln(os.Stderr, "FAIL: secrets were created but no server log was captured")
+		code = 1
+	}
+	os.Exit(code)
 }

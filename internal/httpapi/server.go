@@ -72,8 +72,8 @@ type Server struct {
 	timeout  time.Duration
 	streamTO time.Duration
 
-	auth     *auth.Authenticator
-	cop      *http.CrossOriginProtection
+	auth *auth.Authenticator
+	cop  *http.CrossOriginProtection
 	// metricsPublic serves /metrics and /openapi.json without credentials.
 	metricsPublic bool
 
