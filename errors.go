@@ -28,6 +28,9 @@ var (
 	ErrInvalidTransition = fmt.Errorf("invalid state transition: %w", ErrConflict)
 	// ErrUnavailable means the database could not be reached.
 	ErrUnavailable = errors.New("database unavailable")
+	// ErrForbidden means the caller may not do this to this record, whatever
+	// their role (approving an action they proposed themselves).
+	ErrForbidden = errors.New("forbidden")
 )
 
 // TransitionError reports a refused state transition with the state the

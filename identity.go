@@ -164,3 +164,46 @@ func ValidatePassword(field, pw string) *FieldError {
 	}
 	return nil
 }
+
+// ApprovalPolicy is how actions are decided (MLOPS_TWO_PERSON,
+// MLOPS_ACTION_TTL). The zero value is one approval and no expiry.
+type ApprovalPolicy struct {
+	// TwoPersonFrom is the lowest risk level that needs two different
+	// reviewers (high: high and critical); empty: none.
+	TwoPersonFrom RiskLevel
+	// TTL is how long a pending action waits for a decision before it
+	// expires; 0: never.
+	TTL time.Duration
+}
+
+// RequiredApprovals is the number of different reviewers an action of risk
+// r needs.
+func (p ApprovalPolicy) RequiredApprovals(r RiskLevel) int {
+	if p.TwoPersonFrom == "" {
+		return 1
+	}
+	if slices.Index(RiskLevels, r) >= slices.Index(RiskLevels, p.TwoPersonFrom) {
+		return 2
+	}
+	return 1
+}
+
+// AuditEvent is one change of state in the audit log. Before and After are
+// the record's fields (never a secret); Hash is SHA-256 over PrevHash and
+// the event's canonical JSON, so an edited, deleted or reordered event
+// breaks the chain.
+type AuditEvent struct {
+	ID         int64         `json:"id"`
+	At         time.Time     `json:"at"`
+	Actor      string        `json:"actor"`
+	ActorKind  PrincipalKind `json:"actor_kind" enum:"user,token,anonymous,system"`
+	Event      string        `json:"event" doc:"What happened: model.activated, action.approved, ..."`
+	EntityType string        `json:"entity_type"`
+	EntityID   string        `json:"entity_id"`
+	Before     JSON          `json:"before" doc:"The record before the change (null when created)."`
+	After      JSON          `json:"after" doc:"The record after the change."`
+	RequestID  string        `json:"request_id"`
+	RemoteAddr string        `json:"remote_addr"`
+	PrevHash   string        `json:"prev_hash"`
+	Hash       string        `json:"hash"`
+}

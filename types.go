@@ -32,10 +32,12 @@ const (
 	ActionRejected ActionStatus = "rejected"
 	ActionExecuted ActionStatus = "executed"
 	ActionFailed   ActionStatus = "failed"
+	// ActionExpired: nobody decided before the action's expires_at.
+	ActionExpired ActionStatus = "expired"
 )
 
 // ActionStatuses lists every valid ActionStatus.
-var ActionStatuses = []ActionStatus{ActionPending, ActionApproved, ActionRejected, ActionExecuted, ActionFailed}
+var ActionStatuses = []ActionStatus{ActionPending, ActionApproved, ActionRejected, ActionExecuted, ActionFailed, ActionExpired}
 
 // Valid reports whether s is one of ActionStatuses.
 func (s ActionStatus) Valid() bool { return oneOf(s, ActionStatuses) }
@@ -47,6 +49,7 @@ var ActionTransitions = map[ActionStatus]ActionStatus{
 	ActionRejected: ActionPending,
 	ActionExecuted: ActionApproved,
 	ActionFailed:   ActionApproved,
+	ActionExpired:  ActionPending,
 }
 
 // RiskLevel is how risky an agent action is.
@@ -231,6 +234,24 @@ type AgentAction struct {
 	ExecutionResult  JSON         `json:"execution_result"`
 	Parameters       JSON         `json:"parameters"`
 	CreatedAt        time.Time    `json:"created_at"`
+	// ProposedBy and ProposedByKind name who filed the action: they may not
+	// decide it.
+	ProposedBy     string        `json:"proposed_by"`
+	ProposedByKind PrincipalKind `json:"proposed_by_kind" enum:"user,token,anonymous,system"`
+	// ExpiresAt: a pending action becomes expired then (null: never).
+	ExpiresAt *time.Time `json:"expires_at"`
+	// RequiredApprovals is how many different reviewers must approve (1, or
+	// 2 for a two-person action); Approvals lists those so far.
+	RequiredApprovals int        `json:"required_approvals"`
+	Approvals         []Approval `json:"approvals" nullable:"false"`
+}
+
+// Approval is one reviewer's approval of an action.
+type Approval struct {
+	By      string        `json:"by"`
+	Kind    PrincipalKind `json:"kind" enum:"user,token,anonymous,system"`
+	At      time.Time     `json:"at"`
+	Comment string        `json:"comment"`
 }
 
 // NewAgentAction is the input of filing an agent action. RequiresApproval

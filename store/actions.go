@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mlopsdev/mlops"
@@ -12,30 +14,84 @@ import (
 
 const actionColumns = `id, action_id, action_type, description, risk_level, requires_approval, issue_id,
 	issue_type, issue_severity, status, reviewed_by, reviewed_at, review_comment, executed_at,
-	execution_result, parameters, created_at`
+	execution_result, parameters, created_at, proposed_by, proposed_by_kind, expires_at`
 
 func scanAction(sc scanner) (mlops.AgentAction, error) {
 	var (
 		a                    mlops.AgentAction
 		reviewedBy, comment  sql.NullString
 		reviewedAt, executed sql.NullTime
+		expires              sql.NullTime
 		result, params       []byte
 	)
 	err := sc.Scan(&a.ID, &a.ActionID, &a.ActionType, &a.Description, &a.RiskLevel, &a.RequiresApproval,
 		&a.IssueID, &a.IssueType, &a.IssueSeverity, &a.Status, &reviewedBy, &reviewedAt, &comment,
-		&executed, &result, &params, &a.CreatedAt)
+		&executed, &result, &params, &a.CreatedAt, &a.ProposedBy, &a.ProposedByKind, &expires)
 	if err != nil {
 		return a, err
 	}
 	a.ReviewedBy, a.ReviewedAt, a.ReviewComment = nullString(reviewedBy), nullTime(reviewedAt), nullString(comment)
 	a.ExecutedAt, a.ExecutionResult, a.Parameters = nullTime(executed), rawJSON(result), rawJSON(params)
-	a.CreatedAt = utc(a.CreatedAt)
+	a.CreatedAt, a.ExpiresAt = utc(a.CreatedAt), nullTime(expires)
+	a.Approvals = []mlops.Approval{}
 	return a, nil
 }
 
+// withApprovals fills in the approvals of actions (one query) and the
+// number each needs under the store's policy.
+func (s *Store) withApprovals(ctx context.Context, actions []mlops.AgentAction) error {
+	if len(actions) == 0 {
+		return nil
+	}
+	byID := make(map[int64]*mlops.AgentAction, len(actions))
+	ids := make([]string, 0, len(actions))
+	for i := range actions {
+		a := &actions[i]
+		a.RequiredApprovals = s.policy.RequiredApprovals(a.RiskLevel)
+		if !a.RequiresApproval {
+			a.RequiredApprovals = 0
+		}
+		byID[a.ID] = a
+		ids = append(ids, strconv.FormatInt(a.ID, 10))
+	}
+	rows, err := s.reader().QueryContext(ctx, `SELECT action_id, by_name, by_kind, at, comment FROM action_approvals
+		WHERE action_id IN (`+strings.Join(ids, ",")+`) ORDER BY at, id`)
+	if err != nil {
+		return classify(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id int64
+			ap mlops.Approval
+		)
+		if err := rows.Scan(&id, &ap.By, &ap.Kind, &ap.At, &ap.Comment); err != nil {
+			return classify(err)
+		}
+		ap.At = utc(ap.At)
+		if a := byID[id]; a != nil {
+			a.Approvals = append(a.Approvals, ap)
+		}
+	}
+	return classify(rows.Err())
+}
+
+// withApproval is withApprovals for one action.
+func (s *Store) withApproval(ctx context.Context, a mlops.AgentAction, err error) (mlops.AgentAction, error) {
+	if err != nil {
+		return a, err
+	}
+	one := []mlops.AgentAction{a}
+	if err := s.withApprovals(ctx, one); err != nil {
+		return a, err
+	}
+	return one[0], nil
+}
+
 // ActionCreate files an agent action (the seed's create_agent_action). It
-// starts pending when it requires approval, else approved. A duplicate
-// action_id is ErrConflict.
+// starts pending when it requires approval, else approved. The actor of ctx
+// is recorded as its proposer, who may not decide it; under a TTL policy a
+// pending action gets an expires_at. A duplicate action_id is ErrConflict.
 func (s *Store) ActionCreate(ctx context.Context, in mlops.NewAgentAction) (mlops.AgentAction, error) {
 	if err := in.Validate(); err != nil {
 		return mlops.AgentAction{}, err
@@ -45,20 +101,34 @@ func (s *Store) ActionCreate(ctx context.Context, in mlops.NewAgentAction) (mlop
 	if requires {
 		status = mlops.ActionPending
 	}
-	a, err := scanAction(s.writer().QueryRowContext(ctx, `
-		INSERT INTO agent_actions (action_id, action_type, description, risk_level, requires_approval,
-			issue_id, issue_type, issue_severity, status, parameters, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING `+actionColumns,
-		in.ActionID, in.ActionType, in.Description, string(in.RiskLevel), requires, in.IssueID, in.IssueType,
-		in.IssueSeverity, string(status), jsonArg(in.Parameters, "{}"), s.Now()))
-	if err != nil {
-		err = classify(err)
-		if errors.Is(err, mlops.ErrConflict) {
-			return a, fmt.Errorf("action_id %q already exists: %w", in.ActionID, mlops.ErrConflict)
-		}
-		return a, err
+	proposer := ActorFrom(ctx)
+	now := s.Now()
+	var expires any
+	if requires && s.policy.TTL > 0 {
+		expires = now.Add(s.policy.TTL)
 	}
-	return a, nil
+	var a mlops.AgentAction
+	err := s.audited(ctx, func(tx *Store) ([]change, error) {
+		var err error
+		a, err = scanAction(tx.writer().QueryRowContext(ctx, `
+			INSERT INTO agent_actions (action_id, action_type, description, risk_level, requires_approval,
+				issue_id, issue_type, issue_severity, status, parameters, created_at, proposed_by, proposed_by_kind, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING `+actionColumns,
+			in.ActionID, in.ActionType, in.Description, string(in.RiskLevel), requires, in.IssueID, in.IssueType,
+			in.IssueSeverity, string(status), jsonArg(in.Parameters, "{}"), now, proposer.Name, string(proposer.Kind), expires))
+		if err != nil {
+			err = classify(err)
+			if errors.Is(err, mlops.ErrConflict) {
+				return nil, fmt.Errorf("action_id %q already exists: %w", in.ActionID, mlops.ErrConflict)
+			}
+			return nil, err
+		}
+		if a, err = tx.withApproval(ctx, a, nil); err != nil {
+			return nil, err
+		}
+		return []change{{event: "action.proposed", entityType: "action", entityID: a.ActionID, after: a}}, nil
+	})
+	return a, err
 }
 
 // ActionGet returns one action by its action_id.
@@ -67,7 +137,7 @@ func (s *Store) ActionGet(ctx context.Context, actionID string) (mlops.AgentActi
 	if err != nil {
 		return a, notFound(err, "action %q", actionID)
 	}
-	return a, nil
+	return s.withApproval(ctx, a, nil)
 }
 
 // ActionFilter selects actions for ActionList.
@@ -102,6 +172,9 @@ func (s *Store) ActionList(ctx context.Context, f ActionFilter) ([]mlops.AgentAc
 		return nil, "", err
 	}
 	items, next := trimPage(items, limit, func(a mlops.AgentAction) Cursor { return Cursor{a.CreatedAt, a.ID} })
+	if err := s.withApprovals(ctx, items); err != nil {
+		return nil, "", err
+	}
 	return items, next, nil
 }
 
@@ -110,17 +183,30 @@ func (s *Store) ActionList(ctx context.Context, f ActionFilter) ([]mlops.AgentAc
 func (s *Store) ActionsPending(ctx context.Context) ([]mlops.AgentAction, error) {
 	rows, err := s.reader().QueryContext(ctx, `SELECT `+actionColumns+` FROM agent_actions
 		WHERE status = 'pending' ORDER BY created_at, id`)
-	return collect(rows, err, scanAction)
+	items, err := collect(rows, err, scanAction)
+	if err != nil {
+		return nil, err
+	}
+	return items, s.withApprovals(ctx, items)
 }
 
-// ActionApprove moves a pending action to approved (the seed's
-// approve_action). Of two reviewers racing, exactly one wins; the other gets
-// a *mlops.TransitionError (ErrInvalidTransition).
+// ActionApprove records reviewer's approval of a pending action (the seed's
+// approve_action). An action that needs one approval becomes approved; a
+// two-person action (see mlops.ApprovalPolicy) stays pending with the
+// approval listed until a second, different reviewer approves. The
+// proposer may not approve (ErrForbidden); the same reviewer twice is
+// ErrConflict; an expired or decided action is a *mlops.TransitionError.
+// Of two reviewers racing, the decision is made once.
+//
+// The reviewer's kind (user, token) is the ctx actor's when its name is
+// reviewer, else anonymous (auth off: the name typed in the form).
 func (s *Store) ActionApprove(ctx context.Context, actionID, reviewer, comment string) (mlops.AgentAction, error) {
 	return s.actionReview(ctx, actionID, mlops.ActionApproved, reviewer, comment)
 }
 
-// ActionReject moves a pending action to rejected (the seed's reject_action).
+// ActionReject moves a pending action to rejected (the seed's
+// reject_action), even after a first approval of two. The proposer may not
+// reject it.
 func (s *Store) ActionReject(ctx context.Context, actionID, reviewer, comment string) (mlops.AgentAction, error) {
 	return s.actionReview(ctx, actionID, mlops.ActionRejected, reviewer, comment)
 }
@@ -129,12 +215,105 @@ func (s *Store) actionReview(ctx context.Context, actionID string, to mlops.Acti
 	if err := errors.Join(mlops.ValidateActor("reviewer", reviewer), mlops.ValidateText("comment", comment)); err != nil {
 		return mlops.AgentAction{}, firstValidation(err)
 	}
-	var c *string
-	if comment != "" {
-		c = &comment
+	kind := mlops.KindAnonymous
+	if a := ActorFrom(ctx); a.Name == reviewer && a.Kind != mlops.KindSystem {
+		kind = a.Kind
 	}
-	return s.actionTransition(ctx, actionID, to, `reviewed_by = $3, reviewed_at = $4, review_comment = $5`,
-		reviewer, s.Now(), c)
+	// An action past its expiry expires first (in its own transaction, so
+	// the expiry stays recorded although this decision is refused).
+	if _, err := s.ActionsExpire(ctx, actionID); err != nil {
+		return mlops.AgentAction{}, err
+	}
+	var out mlops.AgentAction
+	err := s.audited(ctx, func(tx *Store) ([]change, error) {
+		before, err := tx.actionForUpdate(ctx, actionID)
+		if err != nil {
+			return nil, err
+		}
+		if before.Status != mlops.ActionPending {
+			return nil, transitionError(before, to)
+		}
+		if (kind == mlops.KindUser || kind == mlops.KindToken) && before.ProposedByKind == kind && before.ProposedBy == reviewer {
+			return nil, fmt.Errorf("%s %s proposed action %s and cannot %s it: another reviewer must decide: %w",
+				kind, reviewer, actionID, verb(to), mlops.ErrForbidden)
+		}
+		now := tx.Now()
+		w := tx.writer()
+		event := "action." + string(to)
+		if to == mlops.ActionApproved {
+			if _, err := w.ExecContext(ctx, `INSERT INTO action_approvals (action_id, by_name, by_kind, at, comment)
+				VALUES ($1, $2, $3, $4, $5)`, before.ID, reviewer, string(kind), now, comment); err != nil {
+				err = classify(err)
+				if errors.Is(err, mlops.ErrConflict) {
+					return nil, fmt.Errorf("%s already approved action %s; a second approval must come from another reviewer: %w",
+						reviewer, actionID, mlops.ErrConflict)
+				}
+				return nil, err
+			}
+			if len(before.Approvals)+1 < before.RequiredApprovals {
+				event = "action.approval_recorded"
+				if out, err = tx.ActionGet(ctx, actionID); err != nil {
+					return nil, err
+				}
+				return []change{{event: event, entityType: "action", entityID: actionID, before: before, after: out}}, nil
+			}
+		}
+		var c *string
+		if comment != "" {
+			c = &comment
+		}
+		a, err := scanAction(w.QueryRowContext(ctx, `UPDATE agent_actions SET status = $2, reviewed_by = $3,
+			reviewed_at = $4, review_comment = $5 WHERE action_id = $1 AND status = 'pending' RETURNING `+actionColumns,
+			actionID, string(to), reviewer, now, c))
+		if err != nil {
+			return nil, classify(err)
+		}
+		if out, err = tx.withApproval(ctx, a, nil); err != nil {
+			return nil, err
+		}
+		return []change{{event: event, entityType: "action", entityID: actionID, before: before, after: out}}, nil
+	})
+	return out, err
+}
+
+func verb(to mlops.ActionStatus) string {
+	if to == mlops.ActionApproved {
+		return "approve"
+	}
+	return "reject"
+}
+
+// actionForUpdate reads an action inside a transaction and, on PostgreSQL,
+// locks its row until the commit, so decisions on one action run one at a
+// time (SQLite's single writer already does that).
+func (s *Store) actionForUpdate(ctx context.Context, actionID string) (mlops.AgentAction, error) {
+	lock := ``
+	if s.engine == Postgres {
+		lock = ` FOR UPDATE`
+	}
+	a, err := scanAction(s.writer().QueryRowContext(ctx, `SELECT `+actionColumns+` FROM agent_actions WHERE action_id = $1`+lock, actionID))
+	if err != nil {
+		return a, notFound(err, "action %q", actionID)
+	}
+	return s.withApproval(ctx, a, nil)
+}
+
+// transitionError explains why action a cannot move to state to.
+func transitionError(a mlops.AgentAction, to mlops.ActionStatus) error {
+	from := mlops.ActionTransitions[to]
+	te := &mlops.TransitionError{Kind: "action", Key: a.ActionID, From: string(a.Status), To: string(to)}
+	switch {
+	case a.ReviewedBy != nil && (a.Status == mlops.ActionApproved || a.Status == mlops.ActionRejected):
+		te.By = *a.ReviewedBy
+		if a.ReviewedAt != nil {
+			te.At = a.ReviewedAt.Format(time.RFC3339)
+		}
+	case a.Status == mlops.ActionExpired && a.ExpiresAt != nil:
+		te.At = a.ExpiresAt.Format(time.RFC3339)
+		te.By = "nobody: it expired"
+	}
+	te.Detail = fmt.Sprintf("only a %s action can become %s", from, to)
+	return te
 }
 
 // ActionMarkExecuted moves an approved action to executed with its result
@@ -152,38 +331,69 @@ func (s *Store) actionFinish(ctx context.Context, actionID string, to mlops.Acti
 	if err := mlops.ValidateObject("result", result); err != nil {
 		return mlops.AgentAction{}, err
 	}
-	return s.actionTransition(ctx, actionID, to, `executed_at = $3, execution_result = $4`,
-		s.Now(), jsonArg(result, "{}"))
+	var out mlops.AgentAction
+	err := s.audited(ctx, func(tx *Store) ([]change, error) {
+		before, err := tx.actionForUpdate(ctx, actionID)
+		if err != nil {
+			return nil, err
+		}
+		if before.Status != mlops.ActionApproved {
+			return nil, transitionError(before, to)
+		}
+		a, err := scanAction(tx.writer().QueryRowContext(ctx, `UPDATE agent_actions SET status = $2, executed_at = $3,
+			execution_result = $4 WHERE action_id = $1 AND status = 'approved' RETURNING `+actionColumns,
+			actionID, string(to), tx.Now(), jsonArg(result, "{}")))
+		if err != nil {
+			return nil, classify(err)
+		}
+		if out, err = tx.withApproval(ctx, a, nil); err != nil {
+			return nil, err
+		}
+		return []change{{event: "action." + string(to), entityType: "action", entityID: actionID, before: before, after: out}}, nil
+	})
+	return out, err
 }
 
-// actionTransition runs one conditional UPDATE: it changes the row only
-// when it is in the state `to` may be reached from. set uses $3 onwards.
-func (s *Store) actionTransition(ctx context.Context, actionID string, to mlops.ActionStatus, set string, args ...any) (mlops.AgentAction, error) {
-	from := mlops.ActionTransitions[to]
-	a, err := scanAction(s.writer().QueryRowContext(ctx, `UPDATE agent_actions SET status = $2, `+set+`
-		WHERE action_id = $1 AND status = '`+string(from)+`' RETURNING `+actionColumns,
-		append([]any{actionID, string(to)}, args...)...))
-	if err == nil {
-		return a, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return a, classify(err)
-	}
-	// No row changed: either the action does not exist or it is in another
-	// state (a racing reviewer got there first).
-	cur, gerr := s.ActionGet(ctx, actionID)
-	if gerr != nil {
-		return a, gerr
-	}
-	te := &mlops.TransitionError{Kind: "action", Key: actionID, From: string(cur.Status), To: string(to)}
-	if cur.ReviewedBy != nil && (cur.Status == mlops.ActionApproved || cur.Status == mlops.ActionRejected) {
-		te.By = *cur.ReviewedBy
-		if cur.ReviewedAt != nil {
-			te.At = cur.ReviewedAt.Format(time.RFC3339)
+// ActionsExpire moves pending actions past their expires_at to expired,
+// each with an action.expired event by the system; with actionIDs, only
+// those. Each expires exactly once, whichever server gets there first (a
+// conditional update). It returns the expired actions.
+func (s *Store) ActionsExpire(ctx context.Context, actionIDs ...string) ([]mlops.AgentAction, error) {
+	var out []mlops.AgentAction
+	err := s.audited(WithActor(ctx, System), func(tx *Store) ([]change, error) {
+		q := query{}
+		q.add("status = 'pending'")
+		q.add("expires_at IS NOT NULL")
+		q.add("expires_at <= ?", tx.Now())
+		if len(actionIDs) > 0 {
+			ph := make([]string, len(actionIDs))
+			for i := range actionIDs {
+				ph[i] = "?"
+			}
+			args := make([]any, len(actionIDs))
+			for i, id := range actionIDs {
+				args[i] = id
+			}
+			q.add("action_id IN ("+strings.Join(ph, ", ")+")", args...)
 		}
-	}
-	te.Detail = fmt.Sprintf("only a %s action can become %s", from, to)
-	return a, te
+		rows, err := tx.writer().QueryContext(ctx, `UPDATE agent_actions SET status = 'expired'`+q.sql()+` RETURNING `+actionColumns, q.args...)
+		expired, err := collect(rows, err, scanAction)
+		if err != nil {
+			return nil, err
+		}
+		if err := tx.withApprovals(ctx, expired); err != nil {
+			return nil, err
+		}
+		changes := make([]change, len(expired))
+		for i, a := range expired {
+			before := a
+			before.Status = mlops.ActionPending
+			changes[i] = change{event: "action.expired", entityType: "action", entityID: a.ActionID, before: before, after: a}
+		}
+		out = expired
+		return changes, nil
+	})
+	return out, err
 }
 
 // firstValidation merges the ValidationErrors joined in err.

@@ -53,12 +53,30 @@ func eachClock(t *testing.T, fn func(t *testing.T, s *store.Store, c *clock)) {
 	for _, engine := range storetest.Engines {
 		t.Run(string(engine), func(t *testing.T) {
 			c := newClock()
-			fn(t, storetest.Open(t, engine, store.Options{Now: c.Now}), c)
+			fn(t, storetest.Open(t, engine, store.Options{Now: c.Now, Approvals: testPolicy}), c)
 		})
 	}
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// testPolicy gives pending actions an expiry far beyond any test's clock
+// moves, so expireAction can reach the expired state.
+var testPolicy = mlops.ApprovalPolicy{TTL: 1000 * time.Hour}
+
+// expireAction files action id long ago and lets it expire now.
+func expireAction(t *testing.T, s *store.Store, c *clock, id string) {
+	t.Helper()
+	now := c.Now()
+	c.Set(now.Add(-2 * testPolicy.TTL))
+	mustAction(t, s, id)
+	c.Set(now)
+	got, err := s.ActionsExpire(t.Context(), id)
+	must(t, err)
+	if len(got) != 1 || got[0].Status != mlops.ActionExpired {
+		t.Fatalf("expire %s: %+v", id, got)
+	}
+}
 
 // newModel is a valid registration; tests change what they need.
 func newModel(name, version string) mlops.NewModelVersion {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"time"
 
 	"github.com/mlopsdev/mlops"
 )
@@ -53,24 +54,28 @@ func (s *Store) ModelVersionCreate(ctx context.Context, in mlops.NewModelVersion
 	if features == nil {
 		features = []string{}
 	}
-	row := s.writer().QueryRowContext(ctx, `
-		INSERT INTO model_versions (model_name, version, algorithm, accuracy, f1_score, "precision", recall,
-			roc_auc, hyperparameters, feature_names, status, is_active, model_path, metadata_path,
-			training_samples, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, false, $12, $13, $14, $15)
-		RETURNING `+modelColumns,
-		in.ModelName, in.Version, in.Algorithm, in.Metrics.Accuracy, in.Metrics.F1Score, in.Metrics.Precision,
-		in.Metrics.Recall, in.Metrics.ROCAUC, jsonArg(in.Hyperparameters, "{}"), mustJSON(features), string(status),
-		in.ModelPath, in.MetadataPath, in.TrainingSamples, s.Now())
-	m, err := scanModel(row)
-	if err != nil {
-		err = classify(err)
-		if errors.Is(err, mlops.ErrConflict) {
-			return m, fmt.Errorf("model %q version %q is already registered: %w", in.ModelName, in.Version, mlops.ErrConflict)
+	var m mlops.ModelVersion
+	err := s.audited(ctx, func(tx *Store) ([]change, error) {
+		var err error
+		m, err = scanModel(tx.writer().QueryRowContext(ctx, `
+			INSERT INTO model_versions (model_name, version, algorithm, accuracy, f1_score, "precision", recall,
+				roc_auc, hyperparameters, feature_names, status, is_active, model_path, metadata_path,
+				training_samples, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, false, $12, $13, $14, $15)
+			RETURNING `+modelColumns,
+			in.ModelName, in.Version, in.Algorithm, in.Metrics.Accuracy, in.Metrics.F1Score, in.Metrics.Precision,
+			in.Metrics.Recall, in.Metrics.ROCAUC, jsonArg(in.Hyperparameters, "{}"), mustJSON(features), string(status),
+			in.ModelPath, in.MetadataPath, in.TrainingSamples, tx.Now()))
+		if err != nil {
+			err = classify(err)
+			if errors.Is(err, mlops.ErrConflict) {
+				return nil, fmt.Errorf("model %q version %q is already registered: %w", in.ModelName, in.Version, mlops.ErrConflict)
+			}
+			return nil, err
 		}
-		return m, err
-	}
-	return m, nil
+		return []change{{event: "model.registered", entityType: "model_version", entityID: entityID(m.ID), after: m}}, nil
+	})
+	return m, err
 }
 
 // ModelVersionGet returns one model version (the seed's get_model_version).
@@ -151,37 +156,58 @@ func (s *Store) ModelVersionActive(ctx context.Context, modelName string) (mlops
 // index guarantees that no reader ever sees two active versions.
 func (s *Store) ModelVersionActivate(ctx context.Context, id int64) (mlops.ModelVersion, error) {
 	var out mlops.ModelVersion
-	err := s.InTx(ctx, func(tx *Store) error {
+	err := s.audited(ctx, func(tx *Store) ([]change, error) {
 		w := tx.writer()
 		var name string
-		var active bool
-		if err := w.QueryRowContext(ctx, `SELECT model_name, is_active FROM model_versions WHERE id = $1`, id).Scan(&name, &active); err != nil {
-			return notFound(err, "model version %d", id)
+		if err := w.QueryRowContext(ctx, `SELECT model_name FROM model_versions WHERE id = $1`, id).Scan(&name); err != nil {
+			return nil, notFound(err, "model version %d", id)
 		}
 		if tx.engine == Postgres {
 			if _, err := w.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, modelLockKey(name)); err != nil {
-				return classify(err)
+				return nil, classify(err)
 			}
+		}
+		// Read after the lock: another activation may have committed meanwhile.
+		before, err := scanModel(w.QueryRowContext(ctx, `SELECT `+modelColumns+` FROM model_versions WHERE id = $1`, id))
+		if err != nil {
+			return nil, classify(err)
+		}
+		if before.IsActive {
+			out = before // re-activating changes nothing, and records nothing
+			return nil, nil
 		}
 		now := tx.Now()
 		if _, err := w.ExecContext(ctx, `UPDATE model_versions SET is_active = false, status = 'archived'
 			WHERE model_name = $1 AND is_active AND id <> $2`, name, id); err != nil {
-			return classify(err)
+			return nil, classify(err)
 		}
-		// Only a version that is not yet active changes: re-activating is a no-op.
 		m, err := scanModel(w.QueryRowContext(ctx, `UPDATE model_versions
 			SET is_active = true, status = 'production', activated_at = $2
-			WHERE id = $1 AND NOT is_active RETURNING `+modelColumns, id, now))
-		if errors.Is(err, sql.ErrNoRows) {
-			m, err = scanModel(w.QueryRowContext(ctx, `SELECT `+modelColumns+` FROM model_versions WHERE id = $1`, id))
-		}
+			WHERE id = $1 RETURNING `+modelColumns, id, now))
 		if err != nil {
-			return classify(err)
+			return nil, classify(err)
+		}
+		if _, err := w.ExecContext(ctx, `INSERT INTO model_activations (model_name, model_id, at) VALUES ($1, $2, $3)`,
+			name, id, now); err != nil {
+			return nil, classify(err)
 		}
 		out = m
-		return nil
+		return []change{{event: "model.activated", entityType: "model_version", entityID: entityID(id), before: before, after: m}}, nil
 	})
 	return out, err
+}
+
+// ModelVersionActiveAt returns the version of modelName that was active at
+// time at, from the activation history; ErrNotFound when none was.
+func (s *Store) ModelVersionActiveAt(ctx context.Context, modelName string, at time.Time) (mlops.ModelVersion, error) {
+	var id int64
+	err := s.reader().QueryRowContext(ctx, `SELECT model_id FROM model_activations WHERE model_name = $1 AND at <= $2
+		ORDER BY at DESC, id DESC LIMIT 1`, modelName, at.UTC()).Scan(&id)
+	if err != nil {
+		return mlops.ModelVersion{}, notFound(err, "version of model %q active at %s (none had been activated by then)",
+			modelName, at.UTC().Format(time.RFC3339))
+	}
+	return s.ModelVersionGet(ctx, id)
 }
 
 // modelLockKey is the advisory lock key of a model name. Collisions only

@@ -49,6 +49,10 @@ func TestPrune(t *testing.T) {
 		}
 		for _, st := range mlops.ActionStatuses {
 			id := "old-" + string(st)
+			if st == mlops.ActionExpired {
+				expireAction(t, s, c, id)
+				continue
+			}
 			mustAction(t, s, id)
 			switch st {
 			case mlops.ActionApproved, mlops.ActionExecuted, mlops.ActionFailed:

@@ -19,6 +19,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/mlopsdev/mlops"
 )
 
 // Options tune Open. The zero value is usable.
@@ -37,6 +39,9 @@ type Options struct {
 	// ConnectTimeout bounds establishing a PostgreSQL connection, so an
 	// unreachable server yields ErrUnavailable instead of a hang. Default 5s.
 	ConnectTimeout time.Duration
+	// Approvals is how actions are decided: two-person risk levels and the
+	// expiry of pending actions. The zero value: one approval, no expiry.
+	Approvals mlops.ApprovalPolicy
 }
 
 // Store is the mlops persistence layer. It is safe for concurrent use. A
@@ -52,6 +57,7 @@ type Store struct {
 	log      *slog.Logger
 	echo     bool
 	pgConfig *pgx.ConnConfig
+	policy   mlops.ApprovalPolicy
 }
 
 var memSeq atomic.Int64
@@ -75,7 +81,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = 5 * time.Second
 	}
-	s := &Store{engine: t.Engine, target: t, now: opts.Now, log: opts.Logger, echo: opts.Echo}
+	s := &Store{engine: t.Engine, target: t, now: opts.Now, log: opts.Logger, echo: opts.Echo, policy: opts.Approvals}
 	switch t.Engine {
 	case SQLite:
 		err = s.openSQLite(opts)

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/mlopsdev/mlops"
+	"github.com/mlopsdev/mlops/internal/auth"
 	"github.com/mlopsdev/mlops/internal/config"
 	"github.com/mlopsdev/mlops/store"
 )
@@ -41,6 +43,10 @@ func (e *Env) OpenStore(ctx context.Context) (*store.Store, error) {
 		PoolSize: e.Config.PoolSize,
 		Echo:     e.Config.Echo,
 		Logger:   e.Logger,
+		Approvals: mlops.ApprovalPolicy{
+			TwoPersonFrom: e.Config.TwoPersonRisk(e.Config.Auth != auth.ModeOff),
+			TTL:           e.Config.ActionTTL,
+		},
 	})
 }
 
@@ -62,7 +68,8 @@ var commands = map[string]command{
 	"migrate check":     {runCheck, "migrate check\tfail when the schema drifted or migrations are pending"},
 	"drift check":       {runDriftCheck, "drift check MODEL_ID [--json] [...]\tcompare a model's recent predictions with a reference window (PSI, KS)"},
 	"rules run":         {runRulesRun, "rules run\trun the drift and performance rules once"},
-	"prune":             {runPrune, "prune --older-than 90d [--what KINDS] [--batch N]\tdelete old rows"},
+	"audit verify":      {runAuditVerify, "audit verify [--from ID]\tcheck the audit log's hash chain; exit 1 naming the first bad event"},
+	"prune":             {runPrune, "prune --older-than 90d [--what KINDS] [--batch N]\tdelete old rows (the audit log only with --what audit)"},
 	"version":           {runVersion, "version\tprint version, commit and Go version"},
 	"user create":       {runUserCreate, "user create NAME --role ROLE [--password-stdin]\tcreate a user (password prompted, or read from standard input)"},
 	"user list":         {runUserList, "user list\tlist users: name, role, source, disabled, created"},
@@ -104,6 +111,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Logger: slog.New(slog.NewTextHandler(stderr, nil)),
 		Getenv: getenv,
 	}
+	// Changes made by a command are recorded in the audit log under the
+	// operating-system user who ran it.
+	ctx = store.WithActor(ctx, store.Actor{Name: cliActor(e), Kind: mlops.KindSystem})
 	if err := cmd.run(ctx, e, rest); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

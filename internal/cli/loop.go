@@ -164,6 +164,30 @@ func rulesLoop(ctx context.Context, s *store.Store, every time.Duration, log *sl
 	}
 }
 
+// expiryEvery is how often serve expires pending actions past their
+// expires_at (a decision on one expires it at once anyway).
+const expiryEvery = 10 * time.Second
+
+// expiryLoop expires overdue pending actions every interval until ctx ends.
+func expiryLoop(ctx context.Context, s *store.Store, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			expired, err := s.ActionsExpire(ctx)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				log.WarnContext(ctx, "expiring pending actions failed", "error", err.Error())
+			case len(expired) > 0:
+				log.InfoContext(ctx, "pending actions expired", "count", len(expired))
+			}
+		}
+	}
+}
+
 // openMigrated opens the store and refuses to work on a database whose
 // migrations are pending (the rules tables come with migration 00002).
 func openMigrated(ctx context.Context, e *Env) (*store.Store, error) {

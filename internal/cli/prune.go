@@ -13,7 +13,8 @@ import (
 func runPrune(ctx context.Context, e *Env, args []string) error {
 	fs := newFlags(e, "prune")
 	olderThan := fs.String("older-than", "", "age of the rows to delete: 90d, 36h, 30m (required)")
-	what := fs.String("what", strings.Join(store.PruneOrder, ","), "comma-separated kinds: "+strings.Join(store.PruneOrder, ", "))
+	what := fs.String("what", strings.Join(store.PruneOrder, ","), "comma-separated kinds: "+strings.Join(store.PruneOrder, ", ")+
+		", and audit (never pruned unless named; a checkpoint keeps the chain verifiable)")
 	batch := fs.Int("batch", 5000, "rows deleted per transaction")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -34,8 +35,8 @@ func runPrune(ctx context.Context, e *Env, args []string) error {
 	}
 	kinds := strings.Split(*what, ",")
 	for _, k := range kinds {
-		if _, ok := store.PruneTables[strings.TrimSpace(k)]; !ok {
-			return usagef("--what: unknown kind %q; choose from %s", k, strings.Join(store.PruneOrder, ", "))
+		if _, ok := store.PruneTables[strings.TrimSpace(k)]; !ok && strings.TrimSpace(k) != "audit" {
+			return usagef("--what: unknown kind %q; choose from %s, audit", k, strings.Join(store.PruneOrder, ", "))
 		}
 	}
 	s, err := e.OpenStore(ctx)
@@ -48,6 +49,15 @@ func runPrune(ctx context.Context, e *Env, args []string) error {
 	var total int64
 	for _, k := range kinds {
 		k = strings.TrimSpace(k)
+		if k == "audit" {
+			n, err := s.AuditPrune(ctx, cutoff)
+			if err != nil {
+				return fmt.Errorf("prune audit: %w", err)
+			}
+			total += n
+			fmt.Fprintf(e.Stdout, "audit: %d deleted (an audit.pruned checkpoint keeps the chain verifiable)\n", n)
+			continue
+		}
 		n, err := s.Prune(ctx, k, cutoff, *batch, func(deleted int64) {
 			fmt.Fprintf(e.Stdout, "  %s: %d deleted so far\n", k, deleted)
 		})

@@ -161,6 +161,16 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		}
 	}()
 	defer func() { stopRules(); <-rulesDone }()
+	// Pending actions past their expiry become expired (exactly once, by
+	// whichever server gets there first).
+	expiryDone := make(chan struct{})
+	go func() {
+		defer close(expiryDone)
+		if e.Config.ActionTTL > 0 {
+			expiryLoop(rulesCtx, st, expiryEvery, e.Logger)
+		}
+	}()
+	defer func() { stopRules(); <-expiryDone }()
 
 	served := make(chan error, 1)
 	go func() {

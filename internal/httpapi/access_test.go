@@ -58,6 +58,8 @@ var access = map[string]string{
 
 	"list-users": admins, "create-user": admins, "update-user": admins, "list-tokens": admins,
 	"create-token": admins, "revoke-token": admins,
+
+	"list-audit-events": auditors,
 }
 
 // authEnv is a server with authentication required, a token per role and a

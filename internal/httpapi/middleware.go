@@ -9,6 +9,9 @@ import (
 	"net/http"
 	"runtime/debug"
 	"time"
+
+	"github.com/mlopsdev/mlops/internal/auth"
+	"github.com/mlopsdev/mlops/store"
 )
 
 type requestIDKey struct{}
@@ -129,6 +132,8 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			return
 		}
 		r = s.auth.Attach(r) // the deferred log reads r.Pattern from this request
+		p := auth.CallerFrom(r.Context()).Principal
+		r = r.WithContext(store.WithActor(r.Context(), store.Actor{Name: p.Name, Kind: p.Kind, RequestID: id, RemoteAddr: r.RemoteAddr}))
 		next.ServeHTTP(rec, r)
 	})
 }

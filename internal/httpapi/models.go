@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -66,7 +67,8 @@ type modelListIn struct {
 }
 
 type modelActiveIn struct {
-	ModelName string `query:"model_name" doc:"The model; without it, the most recently activated version of any model."`
+	ModelName string    `query:"model_name" doc:"The model; without it, the most recently activated version of any model."`
+	At        time.Time `query:"at" doc:"RFC 3339: the version that was active at that time, from the activation history (needs model_name)."`
 }
 
 func registerModels(api huma.API, s *Server) {
@@ -100,8 +102,15 @@ func registerModels(api huma.API, s *Server) {
 	handle(api, s, mlops.PermRead, huma.Operation{
 		OperationID: "get-active-model-version", Method: http.MethodGet, Path: "/api/v1/models/active", Tags: tags,
 		Summary: "The active version of a model", Errors: []int{http.StatusNotFound},
-		Description: "Without model_name, the most recently activated version of any model. 404 when none is active.",
+		Description: "Without model_name, the most recently activated version of any model. 404 when none is active. " +
+			"With at, the version that was active at that time (404 if none was).",
 	}, func(ctx context.Context, in *modelActiveIn) (*body[mlops.ModelVersion], error) {
+		if !in.At.IsZero() {
+			if in.ModelName == "" {
+				return nil, mlops.Invalid("model_name", "is required with at: the activation history is kept per model")
+			}
+			return ok(s.st.ModelVersionActiveAt(ctx, in.ModelName, in.At))
+		}
 		return ok(s.st.ModelVersionActive(ctx, in.ModelName))
 	})
 	handle(api, s, mlops.PermRead, huma.Operation{

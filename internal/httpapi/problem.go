@@ -40,6 +40,8 @@ func (s *Server) problem(ctx context.Context, loc string, err error) error {
 		return newProblem(http.StatusUnprocessableEntity, summarize(details), details...)
 	case errors.Is(err, mlops.ErrNotFound):
 		return newProblem(http.StatusNotFound, err.Error())
+	case errors.Is(err, mlops.ErrForbidden):
+		return newProblem(http.StatusForbidden, strings.TrimSuffix(err.Error(), ": "+mlops.ErrForbidden.Error()))
 	case errors.Is(err, mlops.ErrConflict): // also ErrInvalidTransition
 		return newProblem(http.StatusConflict, strings.TrimSuffix(err.Error(), ": "+mlops.ErrConflict.Error()))
 	case errors.Is(err, mlops.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):

@@ -151,6 +151,7 @@ func (s *Server) routes(api huma.API) {
 	registerAlerts(api, s)
 	registerReports(api, s)
 	registerAccounts(api, s)
+	registerAudit(api, s)
 }
 
 // ServeHTTP serves the API.
