@@ -95,10 +95,16 @@ const timelineSQL = `WITH acts AS (
 		WHERE d.model_id = $1
 	)
 	SELECT at, k, id, ref, actor, detail FROM (
-		SELECT created_at AS at, 1 AS k, id, CAST(id AS TEXT) AS ref, CAST(NULL AS TEXT) AS actor, version AS detail
+		SELECT created_at AS at, 1 AS k, id, CAST(id AS TEXT) AS ref,
+			(SELECT a.actor FROM audit_events a WHERE a.entity_type = 'model_version' AND a.entity_id = CAST($1 AS TEXT)
+				AND a.event = 'model.registered' ORDER BY a.id LIMIT 1) AS actor,
+			version AS detail
 			FROM model_versions WHERE id = $1
 		UNION ALL
-		SELECT activated_at, 2, id, CAST(id AS TEXT), NULL, version FROM model_versions
+		SELECT activated_at, 2, id, CAST(id AS TEXT),
+			(SELECT a.actor FROM audit_events a WHERE a.entity_type = 'model_version' AND a.entity_id = CAST($1 AS TEXT)
+				AND a.event = 'model.activated' ORDER BY a.id DESC LIMIT 1),
+			version FROM model_versions
 			WHERE id = $1 AND activated_at IS NOT NULL
 		UNION ALL
 		SELECT (SELECT min(o.activated_at) FROM model_versions o
@@ -134,7 +140,8 @@ const timelineSQL = `WITH acts AS (
 //
 // A version re-activated shows only its latest activation (activated_at
 // is overwritten); it reads as archived at the activation of the version
-// that replaced it.
+// that replaced it. Who registered and who activated the version come
+// from the audit log (null for changes older than the audit log).
 func (s *Store) Timeline(ctx context.Context, modelID int64, p Page) ([]TimelineEvent, string, error) {
 	limit := p.Limit
 	switch {

@@ -203,6 +203,17 @@ func TestActiveAt(t *testing.T) {
 				}
 			}
 			problem(t, c.do("GET", "/api/v1/models/active?at="+at(0), nil), 422, "query.model_name")
+			tl := c.must(200, "GET", fmt.Sprintf("/api/v1/models/%d/timeline", v1), nil)["items"].([]any)
+			found := false
+			for _, ev := range tl {
+				m := ev.(map[string]any)
+				if m["kind"] == "model.activated" {
+					found = m["actor"] == "prog-admin"
+				}
+			}
+			if !found {
+				t.Errorf("the timeline does not say who activated version %d: %v", v1, tl)
+			}
 			events := c.must(200, "GET", "/api/v1/audit?event=model.activated", nil)["items"].([]any)
 			if len(events) != 4 || events[0].(map[string]any)["actor"] != "prog-admin" {
 				t.Fatalf("model.activated events: %v", events)
