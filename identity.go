@@ -190,8 +190,8 @@ func (p ApprovalPolicy) RequiredApprovals(r RiskLevel) int {
 
 // AuditEvent is one change of state in the audit log. Before and After are
 // the record's fields (never a secret); Hash is SHA-256 over PrevHash and
-// the event's canonical JSON, so an edited, deleted or reordered event
-// breaks the chain.
+// the event's canonical JSON (Seq included), so an edited, deleted or
+// reordered event breaks the chain.
 type AuditEvent struct {
 	ID         int64         `json:"id"`
 	At         time.Time     `json:"at"`
@@ -204,6 +204,10 @@ type AuditEvent struct {
 	After      JSON          `json:"after" doc:"The record after the change."`
 	RequestID  string        `json:"request_id"`
 	RemoteAddr string        `json:"remote_addr"`
-	PrevHash   string        `json:"prev_hash"`
-	Hash       string        `json:"hash"`
+	// Seq is the event's place in the hash chain, and PrevHash and Hash its
+	// links; null until the event is sealed into the chain (at its commit
+	// on SQLite, within about a second on PostgreSQL).
+	Seq      *int64  `json:"seq"`
+	PrevHash *string `json:"prev_hash"`
+	Hash     *string `json:"hash"`
 }

@@ -219,16 +219,20 @@ func (s *Store) actionReview(ctx context.Context, actionID string, to mlops.Acti
 	if a := ActorFrom(ctx); a.Name == reviewer && a.Kind != mlops.KindSystem {
 		kind = a.Kind
 	}
-	// An action past its expiry expires first (in its own transaction, so
-	// the expiry stays recorded although this decision is refused).
-	if _, err := s.ActionsExpire(ctx, actionID); err != nil {
-		return mlops.AgentAction{}, err
-	}
-	var out mlops.AgentAction
+	var (
+		out     mlops.AgentAction
+		refused error // a refusal whose transaction still commits (an expiry)
+	)
 	err := s.audited(ctx, func(tx *Store) ([]change, error) {
 		before, err := tx.actionForUpdate(ctx, actionID)
 		if err != nil {
 			return nil, err
+		}
+		if before.Status == mlops.ActionPending && before.ExpiresAt != nil && !tx.Now().Before(*before.ExpiresAt) {
+			// Past its expiry: it expires now, and the decision is refused.
+			c, err := tx.expireLocked(ctx, before)
+			refused = transitionError(c.after.(mlops.AgentAction), to)
+			return []change{c}, err
 		}
 		if before.Status != mlops.ActionPending {
 			return nil, transitionError(before, to)
@@ -273,7 +277,20 @@ func (s *Store) actionReview(ctx context.Context, actionID string, to mlops.Acti
 		}
 		return []change{{event: event, entityType: "action", entityID: actionID, before: before, after: out}}, nil
 	})
+	if err == nil && refused != nil {
+		return mlops.AgentAction{}, refused
+	}
 	return out, err
+}
+
+// expireLocked expires a pending action whose row the transaction holds.
+func (s *Store) expireLocked(ctx context.Context, before mlops.AgentAction) (change, error) {
+	a, err := scanAction(s.writer().QueryRowContext(ctx, `UPDATE agent_actions SET status = 'expired'
+		WHERE action_id = $1 AND status = 'pending' RETURNING `+actionColumns, before.ActionID))
+	if err == nil {
+		a, err = s.withApproval(ctx, a, nil)
+	}
+	return change{event: "action.expired", entityType: "action", entityID: a.ActionID, before: before, after: a, by: &System}, classify(err)
 }
 
 func verb(to mlops.ActionStatus) string {

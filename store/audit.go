@@ -17,10 +17,19 @@ import (
 
 // The audit log: every change of state writes one event in the same
 // transaction as the change, so a rolled-back change leaves none and a
-// committed one always has one. Events form a hash chain through the one-row
-// audit_head table, which each audited transaction locks last, just before
-// it commits: writers from any number of servers append one line, and
-// nothing else (prediction ingest) waits for it.
+// committed one always has one. Committed events are then sealed into one
+// hash chain, in the order they are found committed: the sealer locks the
+// one-row audit_head table, gives each unsealed event the next seq, its
+// predecessor's hash as prev_hash and its own hash, and moves the head.
+//
+// On SQLite, whose single writer runs one transaction at a time anyway, the
+// writing transaction seals its own events before it commits. On
+// PostgreSQL the change does not wait for the chain: holding the head until
+// commit would make every audited change of every server wait for the
+// previous one's disk flush. A sealer seals them shortly after (mlops serve
+// runs one every SealEvery; several servers' sealers take turns on the
+// head, so the chain stays one line), and AuditVerify seals what is pending
+// before it checks. Prediction ingest never touches the audit tables.
 
 // GenesisHash is the prev_hash of the first event.
 const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
@@ -60,11 +69,12 @@ type change struct {
 	entityID   string
 	before     any
 	after      any
+	by         *Actor // nil: the ctx's actor
 }
 
-// audit appends events for changes, as the given actor or the ctx's. It
-// must run inside a transaction, as its last statements: it locks the
-// chain head until the commit.
+// audit writes events for changes in the store's transaction: as the
+// change's actor, or the ctx's. On SQLite it seals them into the chain at
+// once (see the package comment on the audit log).
 func (s *Store) audit(ctx context.Context, changes ...change) error {
 	if s.tx == nil {
 		return errors.New("store: audit outside a transaction")
@@ -72,21 +82,14 @@ func (s *Store) audit(ctx context.Context, changes ...change) error {
 	if len(changes) == 0 {
 		return nil
 	}
-	actor := ActorFrom(ctx)
-	w := s.writer()
-	lock := ``
-	if s.engine == Postgres {
-		lock = ` FOR UPDATE`
-	}
-	var (
-		lastID   int64
-		lastHash string
-	)
-	if err := w.QueryRowContext(ctx, `SELECT last_id, last_hash FROM audit_head WHERE id = 1`+lock).Scan(&lastID, &lastHash); err != nil {
-		return classify(err)
-	}
+	ctxActor := ActorFrom(ctx)
 	now := s.Now()
+	w := s.writer()
 	for _, c := range changes {
+		actor := ctxActor
+		if c.by != nil {
+			actor = *c.by
+		}
 		before, err := canonicalValue(c.before)
 		if err != nil {
 			return err
@@ -95,21 +98,18 @@ func (s *Store) audit(ctx context.Context, changes ...change) error {
 		if err != nil {
 			return err
 		}
-		e := mlops.AuditEvent{ID: lastID + 1, At: now, Actor: actor.Name, ActorKind: actor.Kind, Event: c.event,
-			EntityType: c.entityType, EntityID: c.entityID, Before: before, After: after,
-			RequestID: actor.RequestID, RemoteAddr: actor.RemoteAddr, PrevHash: lastHash}
-		e.Hash = ChainHash(e)
-		if _, err := w.ExecContext(ctx, `INSERT INTO audit_events (id, at, actor, actor_kind, event, entity_type,
-			entity_id, before, after, request_id, remote_addr, prev_hash, hash)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-			e.ID, e.At, e.Actor, string(e.ActorKind), e.Event, e.EntityType, e.EntityID, nullText(e.Before),
-			nullText(e.After), e.RequestID, e.RemoteAddr, e.PrevHash, e.Hash); err != nil {
+		if _, err := w.ExecContext(ctx, `INSERT INTO audit_events (at, actor, actor_kind, event, entity_type,
+			entity_id, before, after, request_id, remote_addr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			now, actor.Name, string(actor.Kind), c.event, c.entityType, c.entityID, nullText(before),
+			nullText(after), actor.RequestID, actor.RemoteAddr); err != nil {
 			return classify(err)
 		}
-		lastID, lastHash = e.ID, e.Hash
 	}
-	_, err := w.ExecContext(ctx, `UPDATE audit_head SET last_id = $1, last_hash = $2 WHERE id = 1`, lastID, lastHash)
-	return classify(err)
+	if s.engine == SQLite {
+		_, err := s.sealPending(ctx, 0)
+		return err
+	}
+	return nil
 }
 
 // audited runs fn in a transaction and records the changes it returns, in
@@ -122,6 +122,80 @@ func (s *Store) audited(ctx context.Context, fn func(tx *Store) ([]change, error
 		}
 		return tx.audit(ctx, changes...)
 	})
+}
+
+// sealBatch bounds the events one sealing transaction takes.
+const sealBatch = 1000
+
+// sealPending seals committed, unsealed events into the chain, oldest id
+// first, at most limit (0: sealBatch), inside the store's transaction. On
+// PostgreSQL a sealer that finds the head locked by another returns 0 at
+// once (SKIP LOCKED): the other is sealing.
+func (s *Store) sealPending(ctx context.Context, limit int) (int, error) {
+	if limit <= 0 {
+		limit = sealBatch
+	}
+	w := s.writer()
+	lock := ``
+	if s.engine == Postgres {
+		lock = ` FOR UPDATE SKIP LOCKED`
+	}
+	var (
+		lastSeq  int64
+		lastHash string
+	)
+	err := w.QueryRowContext(ctx, `SELECT last_seq, last_hash FROM audit_head WHERE id = 1`+lock).Scan(&lastSeq, &lastHash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil // another sealer holds the head
+	}
+	if err != nil {
+		return 0, classify(err)
+	}
+	rows, err := w.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE seq IS NULL ORDER BY id LIMIT $1`, limit)
+	events, err := collect(rows, err, scanAudit)
+	if err != nil || len(events) == 0 {
+		return 0, err
+	}
+	for _, e := range events {
+		seq, prev := lastSeq+1, lastHash
+		e.Seq, e.PrevHash = &seq, &prev
+		h := ChainHash(e)
+		if _, err := w.ExecContext(ctx, `UPDATE audit_events SET seq = $2, prev_hash = $3, hash = $4 WHERE id = $1 AND seq IS NULL`,
+			e.ID, seq, prev, h); err != nil {
+			return 0, classify(err)
+		}
+		lastSeq, lastHash = seq, h
+	}
+	if _, err := w.ExecContext(ctx, `UPDATE audit_head SET last_seq = $1, last_hash = $2 WHERE id = 1`, lastSeq, lastHash); err != nil {
+		return 0, classify(err)
+	}
+	return len(events), nil
+}
+
+// AuditSeal seals every committed event not yet in the hash chain, in
+// transactions of up to 1,000 events, and returns how many it sealed. Safe
+// to run from several servers at once.
+func (s *Store) AuditSeal(ctx context.Context) (int64, error) {
+	var total int64
+	for {
+		var n int
+		err := s.InTx(ctx, func(tx *Store) error {
+			var err error
+			n, err = tx.sealPending(ctx, sealBatch)
+			return err
+		})
+		total += int64(n)
+		if err != nil || n < sealBatch {
+			return total, err
+		}
+	}
+}
+
+// AuditUnsealed counts the committed events not yet sealed into the chain.
+func (s *Store) AuditUnsealed(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.reader().QueryRowContext(ctx, `SELECT count(*) FROM audit_events WHERE seq IS NULL`).Scan(&n)
+	return n, classify(err)
 }
 
 func nullText(j mlops.JSON) any {
@@ -170,16 +244,19 @@ func canonicalJSON(raw []byte) (mlops.JSON, error) {
 // auditTime is how an event's time is written in its canonical JSON.
 const auditTime = "2006-01-02T15:04:05.000000Z"
 
-// ChainHash is an event's hash: hex SHA-256 over prev_hash and the event's
-// canonical JSON (every field but prev_hash and hash, keys sorted).
+// ChainHash is a sealed event's hash: hex SHA-256 over its prev_hash and
+// its canonical JSON.
 func ChainHash(e mlops.AuditEvent) string {
 	h := sha256.New()
-	h.Write([]byte(e.PrevHash))
+	if e.PrevHash != nil {
+		h.Write([]byte(*e.PrevHash))
+	}
 	h.Write(CanonicalEvent(e))
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// CanonicalEvent is the JSON an event's hash covers.
+// CanonicalEvent is the JSON an event's hash covers: every field but
+// prev_hash and hash, keys sorted, no space; before and after as stored.
 func CanonicalEvent(e mlops.AuditEvent) []byte {
 	var b bytes.Buffer
 	field := func(name string, v any) {
@@ -202,7 +279,10 @@ func CanonicalEvent(e mlops.AuditEvent) []byte {
 			b.Write(j)
 		}
 	}
-	// Keys in sorted order.
+	var seq int64
+	if e.Seq != nil {
+		seq = *e.Seq
+	}
 	field("actor", e.Actor)
 	field("actor_kind", string(e.ActorKind))
 	field("after", e.After)
@@ -214,20 +294,23 @@ func CanonicalEvent(e mlops.AuditEvent) []byte {
 	field("id", e.ID)
 	field("remote_addr", e.RemoteAddr)
 	field("request_id", e.RequestID)
+	field("seq", seq)
 	b.WriteByte('}')
 	return b.Bytes()
 }
 
 const auditColumns = `id, at, actor, actor_kind, event, entity_type, entity_id, before, after, request_id,
-	remote_addr, prev_hash, hash`
+	remote_addr, seq, prev_hash, hash`
 
 func scanAudit(sc scanner) (mlops.AuditEvent, error) {
 	var (
-		e             mlops.AuditEvent
-		before, after sql.NullString
+		e              mlops.AuditEvent
+		before, after  sql.NullString
+		seq            sql.NullInt64
+		prevHash, hash sql.NullString
 	)
 	err := sc.Scan(&e.ID, &e.At, &e.Actor, &e.ActorKind, &e.Event, &e.EntityType, &e.EntityID, &before, &after,
-		&e.RequestID, &e.RemoteAddr, &e.PrevHash, &e.Hash)
+		&e.RequestID, &e.RemoteAddr, &seq, &prevHash, &hash)
 	e.At = utc(e.At)
 	if before.Valid {
 		e.Before = mlops.JSON(before.String)
@@ -235,6 +318,7 @@ func scanAudit(sc scanner) (mlops.AuditEvent, error) {
 	if after.Valid {
 		e.After = mlops.JSON(after.String)
 	}
+	e.Seq, e.PrevHash, e.Hash = nullInt(seq), nullString(prevHash), nullString(hash)
 	return e, err
 }
 
@@ -289,53 +373,73 @@ func (s *Store) AuditEventsOf(ctx context.Context, entityType, entityID string) 
 	return collect(rows, err, scanAudit)
 }
 
-// AuditProblem is the first event at which the chain does not hold.
+// AuditProblem is the first event at which the chain does not hold: ID is
+// the event's id, Seq its place in the chain (for a missing event, the
+// place that is empty, and ID the event after the gap).
 type AuditProblem struct {
 	ID     int64
+	Seq    int64
 	Reason string
 }
 
 func (p *AuditProblem) Error() string {
-	return fmt.Sprintf("audit event %d: %s", p.ID, p.Reason)
+	return fmt.Sprintf("audit event %d (chain position %d): %s", p.ID, p.Seq, p.Reason)
 }
 
-// AuditVerify walks the chain from event from (0: the first) and returns
-// the number of events checked, or an *AuditProblem naming the first event
-// that is edited, missing, reordered or not linked to its predecessor.
-// progress, when set, is called every 10,000 events.
+// AuditVerify seals what is pending, then walks the chain in seq order
+// from event id from (0: the start; the events before it are trusted) and
+// returns the number of events checked, or an *AuditProblem naming the
+// first event that was edited, removed, reordered or not linked to its
+// predecessor. progress, when set, is called every 10,000 events.
 func (s *Store) AuditVerify(ctx context.Context, from int64, progress func(checked, lastID int64)) (int64, error) {
+	if _, err := s.AuditSeal(ctx); err != nil {
+		return 0, err
+	}
+	startSeq := int64(0)
+	if from > 0 {
+		var seq sql.NullInt64
+		if err := s.reader().QueryRowContext(ctx, `SELECT seq FROM audit_events WHERE id = $1`, from).Scan(&seq); err != nil {
+			return 0, notFound(err, "audit event %d (choose an id that exists, or leave --from out)", from)
+		}
+		startSeq = seq.Int64
+	}
 	var (
 		checked  int64
-		prevID   int64
+		prevSeq  int64
 		prevHash string
+		prevID   int64
 		first    = true
 	)
 	const page = 10000
-	after := from - 1
+	after := startSeq - 1
 	for {
-		rows, err := s.reader().QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2`, after, page)
+		rows, err := s.reader().QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events
+			WHERE seq IS NOT NULL AND seq > $1 ORDER BY seq LIMIT $2`, after, page)
 		events, err := collect(rows, err, scanAudit)
 		if err != nil {
 			return checked, err
 		}
 		for _, e := range events {
+			seq, ph := *e.Seq, *e.PrevHash
 			if first {
 				first = false
-				if err := s.checkChainStart(ctx, e, from); err != nil {
+				if err := s.checkChainStart(ctx, e, from > 0); err != nil {
 					return checked, err
 				}
 			} else {
-				if e.ID != prevID+1 {
-					return checked, &AuditProblem{ID: prevID + 1, Reason: fmt.Sprintf("is missing (the chain jumps from %d to %d)", prevID, e.ID)}
+				if seq != prevSeq+1 {
+					return checked, &AuditProblem{ID: e.ID, Seq: prevSeq + 1, Reason: fmt.Sprintf(
+						"is missing: the chain jumps from event %d (position %d) to event %d (position %d)", prevID, prevSeq, e.ID, seq)}
 				}
-				if e.PrevHash != prevHash {
-					return checked, &AuditProblem{ID: e.ID, Reason: fmt.Sprintf("prev_hash does not match the hash of event %d (an event was changed, removed or reordered)", prevID)}
+				if ph != prevHash {
+					return checked, &AuditProblem{ID: e.ID, Seq: seq, Reason: fmt.Sprintf(
+						"its prev_hash is not the hash of event %d before it (an event was changed, removed or reordered)", prevID)}
 				}
 			}
-			if h := ChainHash(e); h != e.Hash {
-				return checked, &AuditProblem{ID: e.ID, Reason: "its content does not match its hash (the event was edited)"}
+			if ChainHash(e) != *e.Hash {
+				return checked, &AuditProblem{ID: e.ID, Seq: seq, Reason: "its content does not match its hash (the event was edited)"}
 			}
-			prevID, prevHash = e.ID, e.Hash
+			prevSeq, prevHash, prevID = seq, *e.Hash, e.ID
 			checked++
 			if progress != nil && checked%page == 0 {
 				progress(checked, e.ID)
@@ -344,19 +448,22 @@ func (s *Store) AuditVerify(ctx context.Context, from int64, progress func(check
 		if len(events) < page {
 			break
 		}
-		after = events[len(events)-1].ID
+		after = *events[len(events)-1].Seq
 	}
-	if first {
-		return 0, nil
-	}
-	// The head must point at the last event.
-	var headID int64
+	var headSeq int64
 	var headHash string
-	if err := s.reader().QueryRowContext(ctx, `SELECT last_id, last_hash FROM audit_head WHERE id = 1`).Scan(&headID, &headHash); err != nil {
+	if err := s.reader().QueryRowContext(ctx, `SELECT last_seq, last_hash FROM audit_head WHERE id = 1`).Scan(&headSeq, &headHash); err != nil {
 		return checked, classify(err)
 	}
-	if headID != prevID || headHash != prevHash {
-		return checked, &AuditProblem{ID: headID, Reason: fmt.Sprintf("is the chain's head, but the last event is %d (events at the end were removed or the head was changed)", prevID)}
+	if first {
+		if headSeq != 0 && from == 0 {
+			return 0, &AuditProblem{Seq: headSeq, Reason: "is the chain's head, but the log holds no sealed event (events were removed)"}
+		}
+		return 0, nil
+	}
+	if headSeq != prevSeq || headHash != prevHash {
+		return checked, &AuditProblem{ID: prevID, Seq: headSeq, Reason: fmt.Sprintf(
+			"is the chain's head, but the last event is at position %d (events at the end were removed, or the head was changed)", prevSeq)}
 	}
 	if progress != nil {
 		progress(checked, prevID)
@@ -364,63 +471,73 @@ func (s *Store) AuditVerify(ctx context.Context, from int64, progress func(check
 	return checked, nil
 }
 
-// checkChainStart checks the first event a walk sees: it is the genesis,
-// or the walk started later (from > 1, trusted as given), or prune removed
-// the events before it and left a checkpoint naming its prev_hash.
-func (s *Store) checkChainStart(ctx context.Context, e mlops.AuditEvent, from int64) error {
-	if from > 1 {
-		if e.ID != from {
-			return &AuditProblem{ID: from, Reason: fmt.Sprintf("is missing (the first event from %d is %d)", from, e.ID)}
+// checkChainStart checks the first event a walk sees: the genesis, or the
+// event the walk was asked to start from, or the first after events that
+// prune removed, vouched for by a checkpoint naming its prev_hash.
+func (s *Store) checkChainStart(ctx context.Context, e mlops.AuditEvent, trusted bool) error {
+	seq, ph := *e.Seq, *e.PrevHash
+	if trusted {
+		return nil
+	}
+	if seq == 1 {
+		if ph != GenesisHash {
+			return &AuditProblem{ID: e.ID, Seq: 1, Reason: "is the first event but its prev_hash is not the genesis hash"}
 		}
 		return nil
 	}
-	if e.ID == 1 {
-		if e.PrevHash != GenesisHash {
-			return &AuditProblem{ID: 1, Reason: "is the first event but its prev_hash is not the genesis hash"}
-		}
-		return nil
-	}
-	// Events before e were pruned: a checkpoint must vouch for e.prev_hash.
-	rows, err := s.reader().QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE event = 'audit.pruned' ORDER BY id DESC`)
+	rows, err := s.reader().QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events
+		WHERE event = 'audit.pruned' AND seq IS NOT NULL ORDER BY seq DESC`)
 	cps, err := collect(rows, err, scanAudit)
 	if err != nil {
 		return err
 	}
 	for _, cp := range cps {
 		var c struct {
-			Through int64  `json:"pruned_through_id"`
+			Through int64  `json:"pruned_through_seq"`
 			Anchor  string `json:"anchor_hash"`
 		}
-		if json.Unmarshal(cp.After, &c) == nil && c.Through == e.ID-1 && c.Anchor == e.PrevHash {
+		if json.Unmarshal(cp.After, &c) == nil && c.Through == seq-1 && c.Anchor == ph {
 			return nil
 		}
 	}
-	return &AuditProblem{ID: e.ID - 1, Reason: "is missing, and no prune checkpoint accounts for it (events were deleted)"}
+	return &AuditProblem{ID: e.ID, Seq: seq - 1, Reason: "is missing before the first remaining event, and no prune checkpoint accounts for it (events were deleted)"}
 }
 
-// AuditPrune deletes the events older than cutoff and appends an
+// AuditPrune deletes the sealed events older than cutoff and records an
 // audit.pruned checkpoint naming the last deleted event's hash, so the
-// chain still verifies. The newest event is never deleted.
+// chain still verifies. The newest sealed event is never deleted.
 func (s *Store) AuditPrune(ctx context.Context, cutoff time.Time) (int64, error) {
+	if _, err := s.AuditSeal(ctx); err != nil {
+		return 0, err
+	}
 	var deleted int64
 	err := s.audited(ctx, func(tx *Store) ([]change, error) {
 		w := tx.writer()
+		lock := ``
+		if tx.engine == Postgres {
+			lock = ` FOR UPDATE`
+		}
+		var headSeq int64
+		var headHash string
+		if err := w.QueryRowContext(ctx, `SELECT last_seq, last_hash FROM audit_head WHERE id = 1`+lock).Scan(&headSeq, &headHash); err != nil {
+			return nil, classify(err)
+		}
 		var through sql.NullInt64
-		if err := w.QueryRowContext(ctx, `SELECT MAX(id) FROM audit_events WHERE at < $1 AND id < (SELECT last_id FROM audit_head WHERE id = 1)`,
-			cutoff.UTC()).Scan(&through); err != nil {
+		if err := w.QueryRowContext(ctx, `SELECT MAX(seq) FROM audit_events WHERE seq IS NOT NULL AND at < $1 AND seq < $2`,
+			cutoff.UTC(), headSeq).Scan(&through); err != nil {
 			return nil, classify(err)
 		}
 		if !through.Valid {
 			return nil, nil
 		}
 		var anchor string
-		if err := w.QueryRowContext(ctx, `SELECT hash FROM audit_events WHERE id = $1`, through.Int64).Scan(&anchor); err != nil {
+		if err := w.QueryRowContext(ctx, `SELECT hash FROM audit_events WHERE seq = $1`, through.Int64).Scan(&anchor); err != nil {
 			return nil, classify(err)
 		}
-		if _, err := w.ExecContext(ctx, `INSERT INTO audit_prune_permit (id, through_id) VALUES (1, $1)`, through.Int64); err != nil {
+		if _, err := w.ExecContext(ctx, `INSERT INTO audit_prune_permit (id, through_seq) VALUES (1, $1)`, through.Int64); err != nil {
 			return nil, classify(err)
 		}
-		r, err := w.ExecContext(ctx, `DELETE FROM audit_events WHERE id <= $1`, through.Int64)
+		r, err := w.ExecContext(ctx, `DELETE FROM audit_events WHERE seq IS NOT NULL AND seq <= $1`, through.Int64)
 		if err != nil {
 			return nil, classify(err)
 		}
@@ -429,9 +546,13 @@ func (s *Store) AuditPrune(ctx context.Context, cutoff time.Time) (int64, error)
 			return nil, classify(err)
 		}
 		return []change{{event: "audit.pruned", entityType: "audit_events", entityID: strconv.FormatInt(through.Int64, 10),
-			after: map[string]any{"pruned_through_id": through.Int64, "anchor_hash": anchor, "deleted": deleted,
+			after: map[string]any{"pruned_through_seq": through.Int64, "anchor_hash": anchor, "deleted": deleted,
 				"older_than": cutoff.UTC().Format(time.RFC3339)}}}, nil
 	})
+	if err != nil {
+		return deleted, err
+	}
+	_, err = s.AuditSeal(ctx)
 	return deleted, err
 }
 

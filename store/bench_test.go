@@ -325,7 +325,9 @@ func BenchmarkModelVersionActivate(b *testing.B) {
 	})
 }
 
-// rawActivate is ModelVersionActivate written by hand on the raw driver.
+// rawActivate is ModelVersionActivate written by hand on the raw driver:
+// the same statements (read the version, archive the active one, activate,
+// record the activation), without the audit event.
 func rawActivate(ctx context.Context, e *benchEnv, id int64) error {
 	tx, err := e.rawW.BeginTx(ctx, nil)
 	if err != nil {
@@ -341,13 +343,102 @@ func rawActivate(ctx context.Context, e *benchEnv, id int64) error {
 			return err
 		}
 	}
+	var active bool
+	var version string
+	if err := tx.QueryRowContext(ctx, `SELECT is_active, version FROM model_versions WHERE id = $1`, id).Scan(&active, &version); err != nil {
+		return err
+	}
+	if active {
+		return tx.Commit()
+	}
 	now := time.Now().UTC()
 	if _, err := tx.ExecContext(ctx, `UPDATE model_versions SET is_active = false, status = 'archived'
 		WHERE model_name = $1 AND is_active AND id <> $2`, name, id); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE model_versions SET is_active = true, status = 'production', activated_at = $2
-		WHERE id = $1 AND NOT is_active`, id, now); err != nil {
+		WHERE id = $1`, id, now); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO model_activations (model_name, model_id, at) VALUES ($1, $2, $3)`, name, id, now); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// BenchmarkActionApprove: 8 goroutines each approving its own pending
+// actions (one approval needed); raw runs the same statements by hand (lock
+// the row, check, record the approval, update) without the audit event.
+func BenchmarkActionApprove(b *testing.B) {
+	const clients = 8
+	eachBenchEngine(b, func(b *testing.B, e *benchEnv) {
+		ctx := store.WithActor(context.Background(), store.Actor{Name: "agent", Kind: mlops.KindToken})
+		rctx := store.WithActor(context.Background(), store.Actor{Name: "rita", Kind: mlops.KindUser})
+		var seq atomic.Int64
+		pending := func(b *testing.B, prefix string) []string {
+			b.Helper()
+			ids := make([]string, b.N)
+			for i := range ids {
+				ids[i] = fmt.Sprintf("%s-%d", prefix, seq.Add(1))
+				if _, err := e.s.ActionCreate(ctx, mlops.NewAgentAction{ActionID: ids[i], ActionType: "retrain",
+					RiskLevel: mlops.RiskMedium}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			return ids
+		}
+		b.Run("ours", func(b *testing.B) {
+			ids := pending(b, "ours")
+			runClients(b, clients, 1, func(_ context.Context, i int) error {
+				_, err := e.s.ActionApprove(rctx, ids[i], "rita", "ok")
+				return err
+			})
+		})
+		b.Run("raw", func(b *testing.B) {
+			ids := pending(b, "raw")
+			runClients(b, clients, 1, func(ctx context.Context, i int) error {
+				return rawApprove(ctx, e, ids[i])
+			})
+		})
+	})
+}
+
+// rawApprove is ActionApprove written by hand on the raw driver, without
+// the audit event.
+func rawApprove(ctx context.Context, e *benchEnv, actionID string) error {
+	tx, err := e.rawW.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	lock := ``
+	if e.engine == store.Postgres {
+		lock = ` FOR UPDATE`
+	}
+	now := time.Now().UTC()
+	var (
+		id                 int64
+		status, by, byKind string
+		expires            sql.NullTime
+		risk               string
+	)
+	if err := tx.QueryRowContext(ctx, `SELECT id, status, risk_level, proposed_by, proposed_by_kind, expires_at
+		FROM agent_actions WHERE action_id = $1`+lock, actionID).Scan(&id, &status, &risk, &by, &byKind, &expires); err != nil {
+		return err
+	}
+	if status != "pending" || (by == "rita" && byKind == "user") {
+		return fmt.Errorf("raw approve: %s is %s", actionID, status)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO action_approvals (action_id, by_name, by_kind, at, comment)
+		VALUES ($1, $2, $3, $4, $5)`, id, "rita", "user", now, "ok"); err != nil {
+		return err
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM action_approvals WHERE action_id = $1`, id).Scan(&n); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE agent_actions SET status = 'approved', reviewed_by = $2, reviewed_at = $3,
+		review_comment = $4 WHERE action_id = $1 AND status = 'pending'`, actionID, "rita", now, "ok"); err != nil {
 		return err
 	}
 	return tx.Commit()

@@ -188,6 +188,31 @@ func expiryLoop(ctx context.Context, s *store.Store, every time.Duration, log *s
 	}
 }
 
+// sealEvery is how often serve seals committed audit events into the hash
+// chain on PostgreSQL (SQLite seals each in its own transaction).
+const sealEvery = 250 * time.Millisecond
+
+// sealLoop seals the audit log every interval until ctx ends, and once more
+// after, so the events of the last requests are sealed before the store
+// closes.
+func sealLoop(ctx context.Context, s *store.Store, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if _, err := s.AuditSeal(context.WithoutCancel(ctx)); err != nil {
+				log.Warn("sealing the audit log at shutdown failed; mlops audit verify will seal it", "error", err.Error())
+			}
+			return
+		case <-t.C:
+			if _, err := s.AuditSeal(ctx); err != nil && ctx.Err() == nil {
+				log.WarnContext(ctx, "sealing the audit log failed", "error", err.Error())
+			}
+		}
+	}
+}
+
 // openMigrated opens the store and refuses to work on a database whose
 // migrations are pending (the rules tables come with migration 00002).
 func openMigrated(ctx context.Context, e *Env) (*store.Store, error) {

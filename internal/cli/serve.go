@@ -171,6 +171,16 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		}
 	}()
 	defer func() { stopRules(); <-expiryDone }()
+	// PostgreSQL: committed audit events are sealed into the hash chain
+	// shortly after (the changes never wait for the chain).
+	sealDone := make(chan struct{})
+	go func() {
+		defer close(sealDone)
+		if st.Engine() == store.Postgres {
+			sealLoop(rulesCtx, st, sealEvery, e.Logger)
+		}
+	}()
+	defer func() { stopRules(); <-sealDone }()
 
 	served := make(chan error, 1)
 	go func() {

@@ -2,11 +2,15 @@
 -- The audit log (the seventh table) with its hash chain, the approval rules
 -- (who proposed an action, each approval, expiry) and the activation history.
 
--- Every change of state, append-only. id is gap-free: the chain head hands
--- out the next number. hash = SHA-256(prev_hash || canonical JSON of the
--- event); UNIQUE (prev_hash) makes a fork impossible.
+-- Every change of state, append-only. Events are written in the
+-- transaction of the change, then sealed into one hash chain: seq is the
+-- event's place in it (gap-free), hash = SHA-256(prev_hash || canonical JSON
+-- of the event). UNIQUE (prev_hash) makes a fork impossible. On SQLite the
+-- event is sealed in its own transaction; on PostgreSQL by a sealer shortly
+-- after (see store/audit.go). before and after keep the exact canonical text
+-- that was hashed.
 CREATE TABLE audit_events (
-    id          INTEGER PRIMARY KEY,
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
     at          TIMESTAMP NOT NULL,
     actor       TEXT    NOT NULL,
     actor_kind  TEXT    NOT NULL CHECK (actor_kind IN ('user', 'token', 'anonymous', 'system')),
@@ -17,8 +21,11 @@ CREATE TABLE audit_events (
     after       TEXT    CHECK (after IS NULL OR json_valid(after)),
     request_id  TEXT    NOT NULL DEFAULT '',
     remote_addr TEXT    NOT NULL DEFAULT '',
-    prev_hash   TEXT    NOT NULL CHECK (length(prev_hash) = 64),
-    hash        TEXT    NOT NULL CHECK (length(hash) = 64),
+    seq         INTEGER,
+    prev_hash   TEXT    CHECK (prev_hash IS NULL OR length(prev_hash) = 64),
+    hash        TEXT    CHECK (hash IS NULL OR length(hash) = 64),
+    CONSTRAINT ck_audit_events_sealed CHECK ((seq IS NULL) = (hash IS NULL) AND (seq IS NULL) = (prev_hash IS NULL)),
+    CONSTRAINT uq_audit_events_seq UNIQUE (seq),
     CONSTRAINT uq_audit_events_prev_hash UNIQUE (prev_hash),
     CONSTRAINT uq_audit_events_hash UNIQUE (hash)
 );
@@ -26,32 +33,39 @@ CREATE INDEX ix_audit_events_entity ON audit_events (entity_type, entity_id, id)
 CREATE INDEX ix_audit_events_actor ON audit_events (actor, id);
 CREATE INDEX ix_audit_events_event ON audit_events (event, id);
 CREATE INDEX ix_audit_events_at ON audit_events (at, id);
+CREATE INDEX ix_audit_events_unsealed ON audit_events (id) WHERE seq IS NULL;
 
--- The chain head: one row that every audited transaction locks, so events
--- from any number of servers form one line.
+-- The chain head: one row, locked by whoever seals events into the chain,
+-- so events from any number of servers form one line.
 CREATE TABLE audit_head (
     id        INTEGER PRIMARY KEY CHECK (id = 1),
-    last_id   BIGINT  NOT NULL,
+    last_seq  BIGINT  NOT NULL,
     last_hash TEXT    NOT NULL CHECK (length(last_hash) = 64)
 );
-INSERT INTO audit_head (id, last_id, last_hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+INSERT INTO audit_head (id, last_seq, last_hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
 
--- While mlops prune --what audit runs, the events up to through_id may be
--- deleted; nothing else may delete or change an event.
+-- While mlops prune --what audit runs, the events up to through_seq may be
+-- deleted; nothing else may delete an event.
 CREATE TABLE audit_prune_permit (
-    id         INTEGER PRIMARY KEY CHECK (id = 1),
-    through_id BIGINT  NOT NULL
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    through_seq BIGINT  NOT NULL
 );
 
+-- An event can only be sealed (seq, prev_hash and hash set once, nothing
+-- else changed); it can never be changed or deleted otherwise.
 -- +goose StatementBegin
 CREATE TRIGGER audit_events_append_only_update BEFORE UPDATE ON audit_events
+WHEN NOT (OLD.seq IS NULL AND NEW.seq IS NOT NULL AND NEW.id IS OLD.id AND NEW.at IS OLD.at
+    AND NEW.actor IS OLD.actor AND NEW.actor_kind IS OLD.actor_kind AND NEW.event IS OLD.event
+    AND NEW.entity_type IS OLD.entity_type AND NEW.entity_id IS OLD.entity_id AND NEW.before IS OLD.before
+    AND NEW.after IS OLD.after AND NEW.request_id IS OLD.request_id AND NEW.remote_addr IS OLD.remote_addr)
 BEGIN
     SELECT RAISE(ABORT, 'audit_events is append-only: an event cannot be changed');
 END;
 -- +goose StatementEnd
 -- +goose StatementBegin
 CREATE TRIGGER audit_events_append_only_delete BEFORE DELETE ON audit_events
-WHEN NOT EXISTS (SELECT 1 FROM audit_prune_permit WHERE OLD.id <= through_id)
+WHEN NOT EXISTS (SELECT 1 FROM audit_prune_permit WHERE OLD.seq IS NOT NULL AND OLD.seq <= through_seq)
 BEGIN
     SELECT RAISE(ABORT, 'audit_events is append-only: only mlops prune --what audit removes events');
 END;
