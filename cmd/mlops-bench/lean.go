@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -31,6 +32,9 @@ type leanClient struct {
 	br   *bufio.Reader
 	req  []byte // reused request buffer
 	body []byte // reused response body buffer
+	// header holds extra header lines ("Name: value\r\n" each), sent with
+	// every request, such as Authorization; set with addHeader.
+	header []byte
 }
 
 // newLeanClient returns a client for base, an "http://host:port" URL. It
@@ -48,6 +52,25 @@ func newLeanClient(base string) (*leanClient, error) {
 		addr = net.JoinHostPort(u.Hostname(), "80")
 	}
 	return &leanClient{addr: addr}, nil
+}
+
+// addHeader adds a header sent with every request. The name must be a
+// token and the value free of control characters, so neither can split the
+// request.
+func (c *leanClient) addHeader(name, value string) error {
+	if name == "" || strings.ContainsFunc(name, func(r rune) bool {
+		return r <= ' ' || r >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", r)
+	}) {
+		return fmt.Errorf("lean client: %q is not a header name", name)
+	}
+	if strings.ContainsFunc(value, func(r rune) bool { return (r < ' ' && r != '\t') || r == 0x7f }) {
+		return fmt.Errorf("lean client: the value of header %s has a control character", name)
+	}
+	c.header = append(c.header, name...)
+	c.header = append(c.header, ": "...)
+	c.header = append(c.header, value...)
+	c.header = append(c.header, "\r\n"...)
+	return nil
 }
 
 // post sends body to path as JSON and returns the status code and the first
@@ -82,7 +105,9 @@ func (c *leanClient) roundTrip(path string, body []byte) (int, error) {
 	c.req = append(c.req, path...)
 	c.req = append(c.req, " HTTP/1.1\r\nHost: "...)
 	c.req = append(c.req, c.addr...)
-	c.req = append(c.req, "\r\nContent-Type: application/json\r\nContent-Length: "...)
+	c.req = append(c.req, "\r\n"...)
+	c.req = append(c.req, c.header...)
+	c.req = append(c.req, "Content-Type: application/json\r\nContent-Length: "...)
 	c.req = strconv.AppendInt(c.req, int64(len(body)), 10)
 	c.req = append(c.req, "\r\n\r\n"...)
 	c.req = append(c.req, body...)

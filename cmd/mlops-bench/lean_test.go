@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -186,17 +187,86 @@ func TestIngestCounters(t *testing.T) {
 			http.NotFound(w, r)
 			return
 		}
+		if a := r.Header.Get("Authorization"); a != "" && a != "Bearer mlops_secret" {
+			http.Error(w, "bad token", http.StatusUnauthorized)
+			return
+		}
 		fmt.Fprint(w, "# HELP mlops_ingest_batches_total Group commits.\n# TYPE mlops_ingest_batches_total counter\n"+
 			"mlops_ingest_batches_total 125\n"+
 			"mlops_rows_ingested_total{table=\"metrics\"} 7\n"+
 			"mlops_rows_ingested_total{table=\"predictions\"} 1000\n")
 	}))
 	defer ts.Close()
-	b, r, err := ingestCounters(ts.URL)
-	if err != nil || b != 125 || r != 1000 {
-		t.Errorf("ingestCounters = %v, %v, %v; want 125, 1000, nil", b, r, err)
+	for _, bearer := range []string{"", "mlops_secret"} {
+		b, r, err := ingestCounters(ts.URL, bearer)
+		if err != nil || b != 125 || r != 1000 {
+			t.Errorf("ingestCounters(%q) = %v, %v, %v; want 125, 1000, nil", bearer, b, r, err)
+		}
 	}
-	if _, _, err := ingestCounters(ts.URL + "/nothing"); err == nil {
+	if _, _, err := ingestCounters(ts.URL, "wrong"); err == nil {
+		t.Error("a 401 from /metrics was not an error")
+	}
+	if _, _, err := ingestCounters(ts.URL+"/nothing", ""); err == nil {
 		t.Error("a 404 from /metrics was not an error")
+	}
+}
+
+func TestLeanClientHeader(t *testing.T) {
+	t.Parallel()
+	const secret = "mlops_0123456789abcdefghijklmnopqrstuvwxyzABCDE"
+	var (
+		mu  sync.Mutex
+		got []string
+	)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Header.Get("Authorization"))
+		mu.Unlock()
+		if r.Header.Get("Content-Type") != "application/json" || r.Header.Get("X-Bench") != "1" {
+			http.Error(w, fmt.Sprintf("bad request headers %v", r.Header), http.StatusBadRequest)
+			return
+		}
+		if r.URL.Path == "/close" {
+			w.Header().Set("Connection", "close")
+		}
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer ts.Close()
+	c, err := newLeanClient(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	if err := c.addHeader("Authorization", "Bearer "+secret); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.addHeader("X-Bench", "1"); err != nil {
+		t.Fatal(err)
+	}
+	// Three on one connection, then a fresh connection after a close.
+	for _, path := range []string{"/a", "/b", "/close", "/c"} {
+		leanPost(t, c, path, `{"model_id":1}`, http.StatusCreated, "")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 4 {
+		t.Fatalf("the server saw %d requests, want 4", len(got))
+	}
+	for i, h := range got {
+		if h != "Bearer "+secret {
+			t.Errorf("request %d: Authorization %q, want %q", i+1, h, "Bearer "+secret)
+		}
+	}
+
+	for name, value := range map[string]string{
+		"":              "x",
+		"Bad Name":      "x",
+		"X-Split":       "a\r\nHost: evil",
+		"X-Null":        "a\x00b",
+		"Authorization": "Bearer a\nb",
+	} {
+		if err := c.addHeader(name, value); err == nil {
+			t.Errorf("addHeader(%q, %q): no error", name, value)
+		}
 	}
 }

@@ -16,6 +16,11 @@
 //	go run ./cmd/mlops-bench                       # SQLite only
 //	go run ./cmd/mlops-bench --pg postgres://postgres@127.0.0.1:5432/postgres
 //	go run ./cmd/mlops-bench --pg ... --sizes 1000000,10000000 --duration 10s
+//	go run ./cmd/mlops-bench --only auth            # auth off vs Bearer token only
+//
+// --auth-compare adds, for each engine, the single-prediction POST load on a
+// fresh database with MLOPS_AUTH=off and with MLOPS_AUTH=required and a
+// pipeline token's Bearer secret on every request (authcompare.go).
 package main
 
 import (
@@ -59,11 +64,16 @@ type config struct {
 	reads    int
 	engines  []string
 	out      io.Writer
+
+	authCompare bool   // also compare auth off with a Bearer token
+	authClients []int  // client counts of that comparison
+	authRounds  int    // off/on pairs per client count
+	only        string // "auth": run only that comparison
 }
 
 func main() {
 	var c config
-	var clients, sizes, engines string
+	var clients, sizes, engines, authClients string
 	flag.StringVar(&c.pgURL, "pg", os.Getenv("MLOPS_BENCH_DATABASE_URL"), "PostgreSQL URL (a fresh schema is created in it); empty: SQLite only")
 	flag.StringVar(&c.bin, "bin", "", "mlops binary to run (default: go build ./cmd/mlops into a temp dir)")
 	flag.DurationVar(&c.duration, "duration", 5*time.Second, "how long each throughput step runs")
@@ -72,14 +82,30 @@ func main() {
 	flag.IntVar(&c.metricN, "metric-points", 1000000, "points in the metric series read")
 	flag.IntVar(&c.reads, "reads", 200, "requests per read measurement")
 	flag.StringVar(&engines, "engines", "sqlite,postgres", "engines to run (postgres needs --pg)")
+	flag.BoolVar(&c.authCompare, "auth-compare", false, "also measure single-prediction POSTs with MLOPS_AUTH=off and with a Bearer token (MLOPS_AUTH=required), in alternating rounds on a fresh database")
+	flag.StringVar(&authClients, "auth-clients", "16", "concurrent clients for --auth-compare")
+	flag.IntVar(&c.authRounds, "auth-rounds", 3, "rounds of --auth-compare, each one --duration with auth off then one with a Bearer token")
+	flag.StringVar(&c.only, "only", "", `"auth": run only the --auth-compare step`)
 	flag.Parse()
 	c.out = os.Stdout
 	var err error
 	if c.clients, err = ints(clients); err == nil {
-		c.sizes, err = ints(sizes)
+		if c.sizes, err = ints(sizes); err == nil {
+			c.authClients, err = ints(authClients)
+		}
 	}
 	if err != nil {
 		fatal(err)
+	}
+	switch c.only {
+	case "":
+	case "auth":
+		c.authCompare = true
+	default:
+		fatal(fmt.Errorf("--only %q: the only step that runs alone is auth", c.only))
+	}
+	if c.authRounds <= 0 {
+		fatal(fmt.Errorf("--auth-rounds %d: want at least 1", c.authRounds))
 	}
 	for _, e := range strings.Split(engines, ",") {
 		if e == "postgres" && c.pgURL == "" {
@@ -103,8 +129,15 @@ func main() {
 	fmt.Fprintf(c.out, "# mlops-bench: %d CPUs, %s, %s/%s, step duration %s\n", runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, c.duration)
 	fmt.Fprintln(c.out, "# single-prediction POSTs use a minimal keep-alive HTTP/1.1 client (like wrk), so the load generator takes less of the shared CPU")
 	for _, e := range c.engines {
-		if err := runEngine(context.Background(), c, e); err != nil {
-			fatal(fmt.Errorf("%s: %w", e, err))
+		if c.only == "" {
+			if err := runEngine(context.Background(), c, e); err != nil {
+				fatal(fmt.Errorf("%s: %w", e, err))
+			}
+		}
+		if c.authCompare {
+			if err := runAuthCompare(context.Background(), c, e); err != nil {
+				fatal(fmt.Errorf("%s: auth compare: %w", e, err))
+			}
 		}
 	}
 }
@@ -208,10 +241,13 @@ type server struct {
 	done   chan struct{}
 }
 
-func startServer(c config, t *target) (*server, error) {
+// startServer starts `mlops serve` on t's database. env adds NAME=value
+// variables (MLOPS_AUTH=required, ...), which override the inherited ones.
+func startServer(c config, t *target, env ...string) (*server, error) {
 	cmd := exec.Command(c.bin, "serve", "--addr", "127.0.0.1:0")
 	pool := "16"
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+t.url, "DATABASE_POOL_SIZE="+pool, "DATABASE_ECHO=false")
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = io.Discard
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -306,9 +342,17 @@ func get(base, path string) (int, int64, error) {
 }
 
 // ingestCounters reads the server's group-commit counters from /metrics:
-// commits of single predictions, and prediction rows ingested.
-func ingestCounters(base string) (batches, rows float64, err error) {
-	resp, err := client.Get(base + "/metrics")
+// commits of single predictions, and prediction rows ingested. A non-empty
+// bearer is sent as the token secret (/metrics needs read when auth is on).
+func ingestCounters(base, bearer string) (batches, rows float64, err error) {
+	req, err := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -402,7 +446,12 @@ func row(w io.Writer, engine, what string, st *stats, unit string, baseline floa
 	if baseline > 0 {
 		ratio = fmt.Sprintf("%.2fx %s", st.rate()/baseline, baseName)
 	}
-	fmt.Fprintf(w, "| %s | %s | %.0f %s | %s | %s | %s | %d | %s |\n", engine, what, st.rate(), unit,
+	rowRate(w, engine, what, st.rate(), st, unit, ratio)
+}
+
+// rowRate is row with the throughput and the ratio column given.
+func rowRate(w io.Writer, engine, what string, rate float64, st *stats, unit, ratio string) {
+	fmt.Fprintf(w, "| %s | %s | %.0f %s | %s | %s | %s | %d | %s |\n", engine, what, rate, unit,
 		ms(st.pct(0.50)), ms(st.pct(0.95)), ms(st.pct(0.99)), st.errs, ratio)
 }
 
@@ -445,7 +494,7 @@ func runEngine(ctx context.Context, c config, engine string) error {
 			return 1, err
 		})
 		row(w, engine, fmt.Sprintf("baseline: per-row INSERT+commit, %d conns", n), base, "rows/s", 0, "")
-		b0, r0, cerr := ingestCounters(srv.base)
+		b0, r0, cerr := ingestCounters(srv.base, "")
 		if cerr != nil {
 			return cerr
 		}
@@ -465,7 +514,7 @@ func runEngine(ctx context.Context, c config, engine string) error {
 		for _, lc := range lean {
 			lc.close()
 		}
-		b1, r1, cerr := ingestCounters(srv.base)
+		b1, r1, cerr := ingestCounters(srv.base, "")
 		if cerr != nil {
 			return cerr
 		}
