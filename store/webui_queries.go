@@ -64,6 +64,9 @@ func (s *Store) ActionPendingList(ctx context.Context, p Page) ([]mlops.AgentAct
 		return nil, "", err
 	}
 	items, next := trimPage(items, limit, func(a mlops.AgentAction) Cursor { return Cursor{a.CreatedAt, a.ID} })
+	if err := s.withApprovals(ctx, items); err != nil {
+		return nil, "", err
+	}
 	return items, next, nil
 }
 
@@ -84,6 +87,9 @@ func (s *Store) ActionDecidedList(ctx context.Context, p Page) ([]mlops.AgentAct
 		return nil, "", err
 	}
 	items, next := trimPage(items, limit, func(a mlops.AgentAction) Cursor { return Cursor{a.CreatedAt, a.ID} })
+	if err := s.withApprovals(ctx, items); err != nil {
+		return nil, "", err
+	}
 	return items, next, nil
 }
 

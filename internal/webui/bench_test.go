@@ -63,7 +63,7 @@ func BenchmarkPages(b *testing.B) {
 			srv := httptest.NewServer(h)
 			defer srv.Close()
 			for _, path := range []string{"/", "/approvals", "/alerts", fmt.Sprintf("/predictions?model_id=%d", ids[0]),
-				"/ui/metrics?metric=accuracy&range=7d&bucket=1h"} {
+				"/ui/metrics?metric=accuracy&range=7d&bucket=1h", "/audit"} {
 				name := strings.Trim(strings.SplitN(path, "?", 2)[0], "/")
 				if name == "" {
 					name = "overview"

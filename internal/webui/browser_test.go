@@ -184,7 +184,7 @@ func browseOverview(b *tab, _ *env) {
 	if b.shot != "" {
 		// Only when screenshots are asked for: the other read-only pages.
 		for name, path := range map[string]string{"models": "/models", "drift": "/drift", "predictions": "/predictions",
-			"model": "/models/1", "resolved": "/alerts?status=resolved"} {
+			"model": "/models/1", "resolved": "/alerts?status=resolved", "audit": "/audit"} {
 			b.do("load "+path, chromedp.Navigate(b.base+path), chromedp.WaitVisible(chromedp.CSS("main h1")))
 			b.snap(name)
 		}
@@ -198,23 +198,64 @@ func browseOverview(b *tab, _ *env) {
 	}
 }
 
+// browseApprove presses Enter in the fields of a decision form (which must
+// submit nothing: a decision is never one keystroke), then approves a
+// high-risk action through its confirmation page.
 func browseApprove(b *tab, e *env) {
+	ctx := context.Background()
+	low := fmt.Sprintf("#action-%d", e.seed.pending2.ID)
+	b.do("press Enter in the fields of a low-risk action",
+		chromedp.Navigate(b.base+"/approvals"),
+		chromedp.WaitVisible(chromedp.CSS(low)),
+		chromedp.SetValue(chromedp.CSS(low+` input[name="reviewer"]`), "alice"),
+		chromedp.Focus(chromedp.CSS(low+` textarea[name="comment"]`)),
+		chromedp.KeyEvent("two replicas\rare enough"),
+		chromedp.Focus(chromedp.CSS(low+` input[name="reviewer"]`)),
+		chromedp.KeyEvent("\r"),
+		// A submission, had there been one, would have left the page by now.
+		chromedp.Sleep(time.Second),
+	)
+	if a, err := e.st.ActionGet(ctx, e.seed.pending2.ActionID); err != nil || a.Status != mlops.ActionPending || len(a.Approvals) != 0 {
+		b.fail("Enter decided nothing", "action reads %s (err %v)", mustJSON(a), err)
+	}
+	// A submission would have come back to /approvals with a message, and
+	// without the typed comment.
+	loc := get(b, "read the location", chromedp.Location())
+	flash := get(b, "look for a message", chromedp.Evaluate[bool](`document.getElementById("flash") !== null`))
+	if loc != b.base+"/approvals" || flash {
+		b.fail("Enter submitted nothing", "the tab is at %s, with a message: %v", loc, flash)
+	}
+	comment := get(b, "read the comment", chromedp.Evaluate[string](
+		`(document.querySelector('`+low+` textarea[name="comment"]') || {value: "(no comment field)"}).value`))
+	if comment != "two replicas\nare enough" {
+		b.fail("Enter in the comment is a line break", "the comment reads %q", comment)
+	}
+
 	sel := fmt.Sprintf("#action-%d", e.seed.pending1.ID)
 	b.do("fill the approval form",
-		chromedp.Navigate(b.base+"/approvals"),
-		chromedp.WaitVisible(chromedp.CSS(sel)),
 		chromedp.SetValue(chromedp.CSS(sel+` input[name="reviewer"]`), "alice"),
 		chromedp.SetValue(chromedp.CSS(sel+` textarea[name="comment"]`), "drift is confirmed"),
 	)
 	b.snap("approvals")
-	b.do("submit the approval",
+	b.do("ask to approve the high-risk action",
 		chromedp.Click(chromedp.CSS(sel+` button[value="approve"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#confirm-approve")),
+	)
+	if risk, comment := b.text("#confirm-risk"), b.text("#confirm-comment"); risk != "high" || comment != "drift is confirmed" {
+		b.fail("the confirmation repeats the action", "risk %q, comment %q", risk, comment)
+	}
+	if a, err := e.st.ActionGet(ctx, e.seed.pending1.ActionID); err != nil || a.Status != mlops.ActionPending {
+		b.fail("nothing recorded before the confirmation", "action reads %s (err %v)", mustJSON(a), err)
+	}
+	b.snap("confirm")
+	b.do("confirm the approval",
+		chromedp.Click(chromedp.CSS("#confirm-approve")),
 		chromedp.WaitVisible(chromedp.CSS("#flash")),
 	)
 	if msg := b.text("#flash"); !strings.Contains(msg, "approved by alice") {
 		b.fail("approval message", "flash %q", msg)
 	}
-	a, err := e.st.ActionGet(context.Background(), e.seed.pending1.ActionID)
+	a, err := e.st.ActionGet(ctx, e.seed.pending1.ActionID)
 	if err != nil || a.Status != mlops.ActionApproved || a.ReviewedBy == nil || *a.ReviewedBy != "alice" ||
 		a.ReviewComment == nil || *a.ReviewComment != "drift is confirmed" {
 		b.fail("approval in the database", "action reads %s (err %v)", mustJSON(a), err)
@@ -346,6 +387,17 @@ func TestBrowserSignIn(t *testing.T) {
 				b.fail("no name field when signed in", "%d reviewer fields", n)
 			}
 			b.snap("approvals-reviewer")
+			b.do("ask to approve, then cancel",
+				chromedp.Navigate(b.base+"/approvals"),
+				chromedp.WaitVisible(chromedp.CSS(sel)),
+				chromedp.Click(chromedp.CSS(sel+` button[value="approve"]`)),
+				chromedp.WaitVisible(chromedp.CSS("#cancel-approve")),
+				chromedp.Click(chromedp.CSS("#cancel-approve")),
+				chromedp.WaitVisible(chromedp.CSS(sel)),
+			)
+			if a, _ := e.st.ActionGet(context.Background(), e.seed.pending1.ActionID); a.Status != mlops.ActionPending {
+				b.fail("a cancelled approval", "the action is %s", a.Status)
+			}
 			b.do("approve by clicking",
 				// Reload first: the page still shows the sign-in's flash,
 				// which would satisfy the wait for the approval's.
@@ -353,6 +405,8 @@ func TestBrowserSignIn(t *testing.T) {
 				chromedp.WaitVisible(chromedp.CSS(sel)),
 				chromedp.SetValue(chromedp.CSS(sel+` textarea[name="comment"]`), "checked the drift"),
 				chromedp.Click(chromedp.CSS(sel+` button[value="approve"]`)),
+				chromedp.WaitVisible(chromedp.CSS("#confirm-approve")),
+				chromedp.Click(chromedp.CSS("#confirm-approve")),
 				chromedp.WaitVisible(chromedp.CSS("#flash")),
 			)
 			if msg := b.text("#flash"); !strings.Contains(msg, "approved by rita") {

@@ -43,8 +43,9 @@ func (s *server) funcs() template.FuncMap {
 			}
 			return strings.Join(names, "")
 		},
-		"isActive": func(st mlops.AlertStatus) bool { return st == mlops.AlertActive },
-		"isAck":    func(st mlops.AlertStatus) bool { return st == mlops.AlertAcknowledged },
+		"hashPrefix": hashPrefix,
+		"isActive":   func(st mlops.AlertStatus) bool { return st == mlops.AlertActive },
+		"isAck":      func(st mlops.AlertStatus) bool { return st == mlops.AlertAcknowledged },
 	}
 }
 
@@ -91,6 +92,42 @@ func age(now, t time.Time) string {
 		n, unit = int64(d/(24*time.Hour)), "days"
 	}
 	return fmt.Sprintf("%d %s %s", n, unit, suffix)
+}
+
+// countdown says how long until t, to the minute: "expires in 2 h 13 min",
+// "expires in 3 days 4 h"; "expired" once t has passed.
+func countdown(now, t time.Time) string {
+	d := t.Sub(now)
+	if d <= 0 {
+		return "expired"
+	}
+	days, hours, mins := int64(d/(24*time.Hour)), int64(d%(24*time.Hour)/time.Hour), int64(d%time.Hour/time.Minute)
+	var parts []string
+	switch {
+	case d < time.Minute:
+		return "expires in less than a minute"
+	case d >= 48*time.Hour:
+		parts = append(parts, fmt.Sprintf("%d days", days))
+		if hours > 0 {
+			parts = append(parts, fmt.Sprintf("%d h", hours))
+		}
+	default:
+		if h := days*24 + hours; h > 0 {
+			parts = append(parts, fmt.Sprintf("%d h", h))
+		}
+		if mins > 0 {
+			parts = append(parts, fmt.Sprintf("%d min", mins))
+		}
+	}
+	return "expires in " + strings.Join(parts, " ")
+}
+
+// hashPrefix is the first 12 characters of a hash.
+func hashPrefix(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
 }
 
 func floatOf(v any) (float64, bool) {

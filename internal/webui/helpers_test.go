@@ -83,8 +83,16 @@ func newEnv(t *testing.T, engine store.Engine, doSeed bool) *env {
 // or without one when mode is "".
 func newEnvAuth(t *testing.T, engine store.Engine, doSeed bool, mode auth.Mode) *env {
 	t.Helper()
+	return newEnvWith(t, engine, doSeed, mode, store.Options{})
+}
+
+// newEnvWith is newEnvAuth with a store opened with opts (its clock is the
+// test clock).
+func newEnvWith(t *testing.T, engine store.Engine, doSeed bool, mode auth.Mode, opts store.Options) *env {
+	t.Helper()
 	clk := &clock{t: t0}
-	st := storetest.Open(t, engine, store.Options{Now: clk.Now})
+	opts.Now = clk.Now
+	st := storetest.Open(t, engine, opts)
 	e := &env{st: st, clk: clk}
 	if doSeed {
 		e.seed = seed(t, st, clk)

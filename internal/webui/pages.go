@@ -269,7 +269,7 @@ func (s *server) activate(w http.ResponseWriter, r *http.Request) error {
 		redirect(w, r, back, "ok", fmt.Sprintf("%s %s is already the active version; nothing changed.", m.ModelName, m.Version))
 		return nil
 	}
-	if _, err := s.st.ModelVersionActivate(ctx, id); err != nil {
+	if _, err := s.st.ModelVersionActivate(actAs(r, actor), id); err != nil {
 		return err
 	}
 	s.log.InfoContext(ctx, "webui: model version activated", "model_name", m.ModelName, "version", m.Version,
@@ -279,91 +279,6 @@ func (s *server) activate(w http.ResponseWriter, r *http.Request) error {
 		msg += fmt.Sprintf(" %s was archived.", cur.Version)
 	}
 	redirect(w, r, back, "ok", msg)
-	return nil
-}
-
-// ---- approvals ----
-
-type approvalsData struct {
-	Counts       map[mlops.ActionStatus]int64
-	PendingCount int64
-	Pending      []mlops.AgentAction
-	PendingNext  string
-	PendingFirst string
-	PendingPaged bool
-	History      []mlops.AgentAction
-	HistoryNext  string
-	HistoryFirst string
-	HistoryPaged bool
-}
-
-func (s *server) approvals(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	q := r.URL.Query()
-	d := approvalsData{}
-	var err error
-	if d.Counts, err = s.st.ActionCountByStatus(ctx); err != nil {
-		return err
-	}
-	d.PendingCount = d.Counts[mlops.ActionPending]
-	var next string
-	if d.Pending, next, err = s.st.ActionPendingList(ctx, store.Page{Limit: pageSize, Cursor: q.Get("pcursor")}); err != nil {
-		return err
-	}
-	if next != "" {
-		d.PendingNext = withQuery(r, "pcursor", next)
-	}
-	d.PendingPaged, d.PendingFirst = q.Get("pcursor") != "", withQuery(r, "pcursor", "")
-	if d.History, next, err = s.st.ActionDecidedList(ctx, store.Page{Limit: pageSize, Cursor: q.Get("hcursor")}); err != nil {
-		return err
-	}
-	if next != "" {
-		d.HistoryNext = withQuery(r, "hcursor", next) + "#history"
-	}
-	d.HistoryPaged, d.HistoryFirst = q.Get("hcursor") != "", withQuery(r, "hcursor", "")+"#history"
-	s.render(w, r, http.StatusOK, "approvals", "Approvals", "approvals", d)
-	return nil
-}
-
-func (s *server) decide(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	actionID := r.PostFormValue("action_id")
-	decision := r.PostFormValue("decision")
-	back := "/approvals"
-	if actionID == "" || (decision != "approve" && decision != "reject") {
-		redirect(w, r, back, "error", "The form was incomplete: choose Approve or Reject on an action.")
-		return nil
-	}
-	reviewer, err := actingName(w, r, "reviewer")
-	if err != nil {
-		redirect(w, r, back, "error", fmt.Sprintf("Action %s was not decided: %s.", actionID, strings.TrimPrefix(err.Error(), "invalid input: ")))
-		return nil
-	}
-	comment := strings.TrimSpace(r.PostFormValue("comment"))
-	var a mlops.AgentAction
-	if decision == "approve" {
-		a, err = s.st.ActionApprove(ctx, actionID, reviewer, comment)
-	} else {
-		a, err = s.st.ActionReject(ctx, actionID, reviewer, comment)
-	}
-	var te *mlops.TransitionError
-	var ve *mlops.ValidationError
-	switch {
-	case errors.As(err, &te):
-		yours := map[string]string{"approve": "approval", "reject": "rejection"}[decision]
-		redirect(w, r, back, "warn", s.lostRace(te, "action "+actionID, yours))
-		return nil
-	case errors.As(err, &ve):
-		redirect(w, r, back, "error", fmt.Sprintf("Action %s was not decided: %s.", actionID, strings.TrimPrefix(ve.Error(), "invalid input: ")))
-		return nil
-	case errors.Is(err, mlops.ErrNotFound):
-		redirect(w, r, back, "error", fmt.Sprintf("Action %s does not exist (any more); nothing was decided.", actionID))
-		return nil
-	case err != nil:
-		return err
-	}
-	s.log.InfoContext(ctx, "webui: action decided", "action_id", actionID, "status", string(a.Status), "by", reviewer)
-	redirect(w, r, back, "ok", fmt.Sprintf("Action %s %s by %s.", actionID, a.Status, reviewer))
 	return nil
 }
 
@@ -464,10 +379,11 @@ func (s *server) alertTransition(w http.ResponseWriter, r *http.Request, to mlop
 		return nil
 	}
 	var a mlops.Alert
+	actx := actAs(r, user)
 	if to == mlops.AlertAcknowledged {
-		a, err = s.st.AlertAcknowledge(ctx, id, user)
+		a, err = s.st.AlertAcknowledge(actx, id, user)
 	} else {
-		a, err = s.st.AlertResolve(ctx, id, user, strings.TrimSpace(r.PostFormValue("notes")))
+		a, err = s.st.AlertResolve(actx, id, user, strings.TrimSpace(r.PostFormValue("notes")))
 	}
 	var te *mlops.TransitionError
 	var ve *mlops.ValidationError

@@ -1,6 +1,7 @@
 package webui
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/mlopsdev/mlops"
 	"github.com/mlopsdev/mlops/internal/auth"
+	"github.com/mlopsdev/mlops/store"
 )
 
 // caller is who makes r, as Attach found it. A caller whose credentials
@@ -26,11 +28,34 @@ func caller(r *http.Request) mlops.Principal {
 }
 
 // attach authenticates every request once, before anything else reads the
-// caller (a no-op when the JSON API mounting the UI has done it already).
+// caller (a no-op when the JSON API mounting the UI has done it already),
+// and records the caller as the actor of the changes the request makes. The
+// JSON API around the UI sets the same actor; only it knows the request id,
+// which it has put on the response by now.
 func (s *server) attach(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(w, s.auth.Attach(r))
+		r = s.auth.Attach(r)
+		ctx := r.Context()
+		p := auth.CallerFrom(ctx).Principal
+		a := store.Actor{Name: p.Name, Kind: p.Kind, RequestID: w.Header().Get("X-Request-ID"), RemoteAddr: r.RemoteAddr}
+		if a.RequestID == "" {
+			a.RequestID = store.ActorFrom(ctx).RequestID
+		}
+		h.ServeHTTP(w, r.WithContext(store.WithActor(ctx, a)))
 	})
+}
+
+// actAs returns the request's context with the changes it makes recorded
+// under name: in the open mode the caller is anonymous, and name is the one
+// typed into the form. A signed-in caller stays the actor, whatever name says.
+func actAs(r *http.Request, name string) context.Context {
+	ctx := r.Context()
+	if caller(r).Authenticated() || name == "" {
+		return ctx
+	}
+	a := store.ActorFrom(ctx)
+	a.Name, a.Kind = name, mlops.KindAnonymous
+	return store.WithActor(ctx, a)
 }
 
 // handle serves a page or form that needs perm. Without credentials a page

@@ -296,7 +296,7 @@ func TestRolesShowAndAllow(t *testing.T) {
 			}
 		}
 		resp, _ := reviewer.post(t, "/approvals/decide", url.Values{"action_id": {"act-rollback-1"}, "decision": {"approve"},
-			"reviewer": {"mallory"}, "comment": {"drift confirmed"}})
+			"reviewer": {"mallory"}, "comment": {"drift confirmed"}, "confirm": {"yes"}})
 		wantRedirect(t, "reviewer's approval", resp, "/approvals")
 		a, err := e.st.ActionGet(ctx, "act-rollback-1")
 		if err != nil || a.Status != mlops.ActionApproved || a.ReviewedBy == nil || *a.ReviewedBy != "rita" {

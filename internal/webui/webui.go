@@ -12,7 +12,12 @@
 // sent to the sign-in page (/login), and the controls a role cannot use are
 // not shown. The acting person is then the signed-in account. In the open
 // mode (no sign-in) the name comes from a form field and is remembered in a
-// cookie to prefill the next form.
+// cookie to prefill the next form. Every change is recorded in the audit
+// log under that person (store.WithActor), which reviewers read at /audit.
+//
+// Deciding an action is never one keystroke: no field of the decision form
+// submits it on Enter, and approving a high or critical action asks for a
+// second confirmation on a page of its own.
 package webui
 
 import (
@@ -78,8 +83,8 @@ type server struct {
 
 // New returns the admin UI handler, to be mounted at "/". It serves the
 // pages "/", "/models", "/models/{id}", "/approvals", "/alerts", "/drift",
-// "/ui/metrics", "/predictions", "/login" (with "POST /logout") and
-// "/static/...", and never answers
+// "/ui/metrics", "/predictions", "/audit", "/login" (with "POST /logout")
+// and "/static/...", and never answers
 // "/api/", "/healthz", "/readyz", "/metrics" or "/openapi.json" with a page
 // of its own (those belong to the JSON API; anything unknown is a 404 page).
 func New(st *store.Store, opts Options) (http.Handler, error) {
@@ -93,7 +98,7 @@ func New(st *store.Store, opts Options) (http.Handler, error) {
 		opts.Now = time.Now
 	}
 	s := &server{st: st, auth: opts.Auth, log: opts.Logger, now: opts.Now, pages: map[string]*template.Template{}}
-	for _, name := range []string{"overview", "models", "model", "approvals", "alerts", "drift", "metrics", "predictions", "login", "error"} {
+	for _, name := range []string{"overview", "models", "model", "approvals", "alerts", "drift", "metrics", "predictions", "audit", "confirm", "login", "error"} {
 		t, err := template.New(name).Funcs(s.funcs()).ParseFS(assets, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("webui: parse template %s: %w", name, err)
@@ -125,6 +130,7 @@ func New(st *store.Store, opts Options) (http.Handler, error) {
 	mux.Handle("GET /drift", s.handle(read, s.drift))
 	mux.Handle("GET /ui/metrics", s.handle(read, s.metrics))
 	mux.Handle("GET /predictions", s.handle(read, s.predictions))
+	mux.Handle("GET /audit", s.handle(mlops.PermAudit, s.audit))
 	mux.Handle("/", s.handle(read, func(w http.ResponseWriter, r *http.Request) error {
 		return httpErr(http.StatusNotFound, "There is no page at %s. Use the navigation above.", r.URL.Path)
 	}))
@@ -168,7 +174,8 @@ func securityHeaders(h http.Handler) http.Handler {
 type httpError struct {
 	status int
 	msg    string
-	signIn bool // offer the sign-in page
+	signIn bool   // offer the sign-in page
+	back   string // a page to go back to ("/approvals"), or ""
 }
 
 func (e *httpError) Error() string { return e.msg }
@@ -182,10 +189,10 @@ func (s *server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 	var he *httpError
 	var ve *mlops.ValidationError
 	var ae *auth.Error
-	signIn := false
+	signIn, back := false, ""
 	switch {
 	case errors.As(err, &he):
-		status, msg, signIn = he.status, he.msg, he.signIn
+		status, msg, signIn, back = he.status, he.msg, he.signIn, he.back
 	case errors.As(err, &ae):
 		status, msg = ae.Status, capitalize(ae.Detail)+"."
 		if ae.RetryAfter > 0 {
@@ -195,6 +202,8 @@ func (s *server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 		status, msg = http.StatusBadRequest, "The address has an invalid parameter: "+ve.Error()
 	case errors.Is(err, mlops.ErrNotFound):
 		status, msg = http.StatusNotFound, capitalize(err.Error())+"."
+	case errors.Is(err, mlops.ErrForbidden):
+		status, msg = http.StatusForbidden, refusal(err, mlops.ErrForbidden)+" Nothing was changed."
 	case errors.Is(err, mlops.ErrUnavailable):
 		status, msg = http.StatusServiceUnavailable, "The database is not answering. Check that it is running and that DATABASE_URL points to it, then reload this page."
 	case errors.Is(err, context.Canceled):
@@ -204,7 +213,7 @@ func (s *server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 		s.log.ErrorContext(r.Context(), "webui: request failed", "method", r.Method, "path", r.URL.Path, "error", err.Error())
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	s.render(w, r, status, "error", http.StatusText(status), "", map[string]any{"Status": status, "Message": msg, "SignIn": signIn})
+	s.render(w, r, status, "error", http.StatusText(status), "", map[string]any{"Status": status, "Message": msg, "SignIn": signIn, "Back": back})
 }
 
 // pageData is what the layout template receives.

@@ -58,6 +58,10 @@ func TestPagesRender(t *testing.T) {
 				`<dd id="stat-max">0.850</dd>`, `<dd id="stat-avg">0.825</dd>`, "latency_p99", "2026-11-20 12:00 UTC"}},
 			{"/predictions?model_id=" + id(s.churnV1.ID), []string{"✓ correct", "✗ wrong", "unknown", "&#34;income&#34;: 52000", "15.0 ms"}},
 			{"/predictions", []string{"churn v1"}},
+			{"/audit", []string{`<td class="event"><code>model.activated</code>`, `<td class="event"><code>alert.resolved</code>`,
+				`<a href="/models/` + id(s.churnV1.ID) + `"><code>` + id(s.churnV1.ID) + `</code></a>`,
+				`<tr class="changed"><th scope="row"><code>resolved_by</code> <span class="small muted">changed</span></th><td><code>null</code></td><td><code>erin</code></td></tr>`,
+				`<details class="created"><summary>created with `}},
 		}
 		for _, p := range pages {
 			code, body := e.get(t, p.path)
@@ -179,8 +183,20 @@ func TestApproveAndReject(t *testing.T) {
 	t.Parallel()
 	eachEngine(t, true, func(t *testing.T, e *env) {
 		ctx := context.Background()
-		code, path, body := e.post(t, "/approvals/decide", url.Values{"action_id": {"act-rollback-1"}, "decision": {"approve"},
-			"reviewer": {"alice"}, "comment": {"ok, drift is real"}})
+		// A high-risk action: the first post only asks for confirmation,
+		// carrying the typed name and comment to the confirmed post.
+		form := url.Values{"action_id": {"act-rollback-1"}, "decision": {"approve"}, "reviewer": {"alice"}, "comment": {"ok, drift is real"}}
+		code, path, body := e.post(t, "/approvals/decide", form)
+		if code != http.StatusOK || path != "/approvals/decide" {
+			t.Fatalf("approve without confirm: ended at %d %s, want the confirmation page", code, path)
+		}
+		contains(t, "confirmation", body, "Confirm approval", `id="confirm-risk">high`, "ok, drift is real",
+			`<input type="hidden" name="reviewer" value="alice">`, `name="confirm" value="yes"`)
+		if a, _ := e.st.ActionGet(ctx, "act-rollback-1"); a.Status != mlops.ActionPending {
+			t.Fatalf("the unconfirmed approval changed the action: %s", a.Status)
+		}
+		form.Set("confirm", "yes")
+		code, path, body = e.post(t, "/approvals/decide", form)
 		if code != http.StatusOK || path != "/approvals" {
 			t.Fatalf("approve: ended at %d %s", code, path)
 		}
@@ -332,7 +348,7 @@ func TestActivate(t *testing.T) {
 func TestCrossSiteFormRefused(t *testing.T) {
 	t.Parallel()
 	eachEngine(t, true, func(t *testing.T, e *env) {
-		form := url.Values{"action_id": {"act-rollback-1"}, "decision": {"approve"}, "reviewer": {"mallory"}}
+		form := url.Values{"action_id": {"act-rollback-1"}, "decision": {"approve"}, "reviewer": {"mallory"}, "confirm": {"yes"}}
 		code, _, body := e.post(t, "/approvals/decide", form, "Sec-Fetch-Site", "cross-site")
 		if code != http.StatusForbidden || !strings.Contains(body, "submitted from another site") {
 			t.Errorf("cross-site POST: %d\n%s", code, body)
