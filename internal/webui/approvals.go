@@ -79,7 +79,6 @@ func approvalBy(a mlops.AgentAction, name string) *mlops.Approval {
 	return nil
 }
 
-
 func (s *server) approvals(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	q := r.URL.Query()
