@@ -13,6 +13,12 @@ import (
 // Accounts: users (people), tokens (programs), the UI's sessions and failed
 // sign-ins. The store keeps hashes only; hashing passwords and making
 // secrets is internal/auth's job, so no secret ever reaches this package.
+//
+// Audit: user.created, user.updated, token.created, token.revoked and
+// signin.failed are recorded with the change (entity user or token, by
+// name). Events carry mlops.User and mlops.Token, which hold no hash; a new
+// password shows only as "password_changed": true. Sessions and token use
+// are not audited: they change no record anyone decides on.
 
 const userColumns = `id, name, role, disabled, source, created_at, updated_at`
 
@@ -47,7 +53,8 @@ func (in NewUser) validate() error {
 	return v.Err()
 }
 
-// UserCreate creates a user. A taken name is ErrConflict.
+// UserCreate creates a user and records user.created. A taken name is
+// ErrConflict.
 func (s *Store) UserCreate(ctx context.Context, in NewUser) (mlops.User, error) {
 	if err := in.validate(); err != nil {
 		return mlops.User{}, err
@@ -55,17 +62,22 @@ func (s *Store) UserCreate(ctx context.Context, in NewUser) (mlops.User, error) 
 	if in.Source == "" {
 		in.Source = "local"
 	}
-	now := s.Now()
-	u, err := scanUser(s.writer().QueryRowContext(ctx, `
-		INSERT INTO users (name, role, password_hash, source, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $5) RETURNING `+userColumns,
-		in.Name, string(in.Role), in.PasswordHash, in.Source, now))
-	if err != nil {
-		err = classify(err)
-		if errors.Is(err, mlops.ErrConflict) {
-			return u, fmt.Errorf("user %q already exists: %w", in.Name, mlops.ErrConflict)
+	var u mlops.User
+	err := s.audited(ctx, func(tx *Store) ([]change, error) {
+		var err error
+		u, err = scanUser(tx.writer().QueryRowContext(ctx, `
+			INSERT INTO users (name, role, password_hash, source, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $5) RETURNING `+userColumns,
+			in.Name, string(in.Role), in.PasswordHash, in.Source, tx.Now()))
+		if err != nil {
+			err = classify(err)
+			if errors.Is(err, mlops.ErrConflict) {
+				return nil, fmt.Errorf("user %q already exists: %w", in.Name, mlops.ErrConflict)
+			}
+			return nil, err
 		}
-	}
+		return []change{{event: "user.created", entityType: "user", entityID: u.Name, after: u}}, nil
+	})
 	return u, err
 }
 
@@ -119,13 +131,25 @@ type UserChange struct {
 	PasswordHash *string
 }
 
-// UserUpdate changes a user. Disabling a user also ends their sessions.
+// userAudited is a user as an event shows it after a change: the record,
+// and whether the password changed (never the hash).
+type userAudited struct {
+	mlops.User
+	PasswordChanged bool `json:"password_changed,omitempty"`
+}
+
+// UserUpdate changes a user and records user.updated. Disabling a user or
+// changing their password also ends their sessions.
 func (s *Store) UserUpdate(ctx context.Context, name string, c UserChange) (mlops.User, error) {
 	if c.Role != nil && !c.Role.Valid() {
 		return mlops.User{}, mlops.Invalid("role", "must be one of viewer, pipeline, agent, reviewer, admin, got %q", *c.Role)
 	}
 	var u mlops.User
 	err := s.InTx(ctx, func(tx *Store) error {
+		before, err := scanUser(tx.writer().QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE name = $1`+tx.forUpdate(), name))
+		if err != nil {
+			return notFound(err, "user %q", name)
+		}
 		var role, hash any
 		var disabled any
 		if c.Role != nil {
@@ -137,7 +161,6 @@ func (s *Store) UserUpdate(ctx context.Context, name string, c UserChange) (mlop
 		if c.Disabled != nil {
 			disabled = *c.Disabled
 		}
-		var err error
 		u, err = scanUser(tx.writer().QueryRowContext(ctx, `
 			UPDATE users SET role = COALESCE($2, role), password_hash = COALESCE($3, password_hash),
 				disabled = COALESCE($4, disabled), updated_at = $5
@@ -150,7 +173,8 @@ func (s *Store) UserUpdate(ctx context.Context, name string, c UserChange) (mlop
 				return classify(err)
 			}
 		}
-		return nil
+		return tx.audit(ctx, change{event: "user.updated", entityType: "user", entityID: u.Name,
+			before: before, after: userAudited{User: u, PasswordChanged: c.PasswordHash != nil}})
 	})
 	return u, err
 }
@@ -187,7 +211,8 @@ type NewToken struct {
 	ExpiresAt  *time.Time
 }
 
-// TokenCreate stores a token. A name held by a live token is ErrConflict.
+// TokenCreate stores a token and records token.created. A name held by a
+// live token is ErrConflict.
 func (s *Store) TokenCreate(ctx context.Context, in NewToken) (mlops.Token, error) {
 	v := &mlops.ValidationError{}
 	if fe := mlops.ValidateAccountName("name", in.Name); fe != nil {
@@ -209,16 +234,22 @@ func (s *Store) TokenCreate(ctx context.Context, in NewToken) (mlops.Token, erro
 	if in.ExpiresAt != nil {
 		expires = in.ExpiresAt.UTC().Truncate(time.Microsecond)
 	}
-	t, err := scanToken(s.writer().QueryRowContext(ctx, `
-		INSERT INTO api_tokens (name, role, secret_hash, created_by, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+tokenColumns,
-		in.Name, string(in.Role), in.SecretHash, in.CreatedBy, s.Now(), expires))
-	if err != nil {
-		err = classify(err)
-		if errors.Is(err, mlops.ErrConflict) {
-			return t, fmt.Errorf("a token named %q already exists; revoke it first or choose another name: %w", in.Name, mlops.ErrConflict)
+	var t mlops.Token
+	err := s.audited(ctx, func(tx *Store) ([]change, error) {
+		var err error
+		t, err = scanToken(tx.writer().QueryRowContext(ctx, `
+			INSERT INTO api_tokens (name, role, secret_hash, created_by, created_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+tokenColumns,
+			in.Name, string(in.Role), in.SecretHash, in.CreatedBy, tx.Now(), expires))
+		if err != nil {
+			err = classify(err)
+			if errors.Is(err, mlops.ErrConflict) {
+				return nil, fmt.Errorf("a token named %q already exists; revoke it first or choose another name: %w", in.Name, mlops.ErrConflict)
+			}
+			return nil, err
 		}
-	}
+		return []change{{event: "token.created", entityType: "token", entityID: t.Name, after: t}}, nil
+	})
 	return t, err
 }
 
@@ -242,15 +273,24 @@ func (s *Store) TokenBySecretHash(ctx context.Context, hash string) (mlops.Token
 	return t, nil
 }
 
-// TokenRevoke revokes the live token with that name.
+// TokenRevoke revokes the live token with that name and records
+// token.revoked.
 func (s *Store) TokenRevoke(ctx context.Context, name string) (mlops.Token, error) {
-	t, err := scanToken(s.writer().QueryRowContext(ctx, `
-		UPDATE api_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL RETURNING `+tokenColumns,
-		name, s.Now()))
-	if err != nil {
-		return t, notFound(err, "live token %q", name)
-	}
-	return t, nil
+	var t mlops.Token
+	err := s.audited(ctx, func(tx *Store) ([]change, error) {
+		var err error
+		t, err = scanToken(tx.writer().QueryRowContext(ctx, `
+			UPDATE api_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL RETURNING `+tokenColumns,
+			name, tx.Now()))
+		if err != nil {
+			return nil, notFound(err, "live token %q", name)
+		}
+		// The UPDATE changed revoked_at alone, from null.
+		before := t
+		before.RevokedAt = nil
+		return []change{{event: "token.revoked", entityType: "token", entityID: t.Name, before: before, after: t}}, nil
+	})
+	return t, err
 }
 
 // TokenTouch records that a token was used at t.
@@ -309,10 +349,25 @@ func (s *Store) SessionsPrune(ctx context.Context, cutoff time.Time) (int64, err
 	return r.RowsAffected()
 }
 
-// SignInFailureAdd records a failed sign-in for name at a time.
+// SignInFailureAdd records a failed sign-in for name at a time, and
+// signin.failed (entity user/<name>, whether or not that user exists).
 func (s *Store) SignInFailureAdd(ctx context.Context, name string, at time.Time) error {
-	_, err := s.writer().ExecContext(ctx, `INSERT INTO signin_failures (name, at) VALUES ($1, $2)`, name, at.UTC().Truncate(time.Microsecond))
-	return classify(err)
+	return s.audited(ctx, func(tx *Store) ([]change, error) {
+		if _, err := tx.writer().ExecContext(ctx, `INSERT INTO signin_failures (name, at) VALUES ($1, $2)`,
+			name, at.UTC().Truncate(time.Microsecond)); err != nil {
+			return nil, classify(err)
+		}
+		// A name that is no user may be a password typed into the name
+		// field: the audit log names only existing users.
+		var known int
+		if err := tx.writer().QueryRowContext(ctx, `SELECT count(*) FROM users WHERE name = $1`, name).Scan(&known); err != nil {
+			return nil, classify(err)
+		}
+		if known == 0 {
+			return []change{{event: "signin.failed", entityType: "user", entityID: "(unknown)", after: map[string]any{"known_user": false}}}, nil
+		}
+		return []change{{event: "signin.failed", entityType: "user", entityID: name, after: map[string]any{"name": name, "known_user": true}}}, nil
+	})
 }
 
 // SignInFailures counts the failed sign-ins for name since a time, and

@@ -41,17 +41,53 @@ func scanAlert(sc scanner) (mlops.Alert, error) {
 	return a, nil
 }
 
-// AlertCreate raises an alert in status active (the seed's create_alert).
+// AlertCreate raises an alert in status active (the seed's create_alert)
+// and records alert.created.
 func (s *Store) AlertCreate(ctx context.Context, in mlops.NewAlert) (mlops.Alert, error) {
 	if err := in.Validate(); err != nil {
 		return mlops.Alert{}, err
 	}
-	a, err := scanAlert(s.writer().QueryRowContext(ctx, `
-		INSERT INTO alerts (alert_type, severity, title, message, status, related_data, created_at)
-		VALUES ($1, $2, $3, $4, 'active', $5, $6) RETURNING `+alertColumns,
-		in.AlertType, string(in.Severity), in.Title, in.Message, jsonArg(in.RelatedData, "{}"), s.Now()))
+	var a mlops.Alert
+	err := s.audited(ctx, func(tx *Store) ([]change, error) {
+		var err error
+		a, err = scanAlert(tx.writer().QueryRowContext(ctx, `
+			INSERT INTO alerts (alert_type, severity, title, message, status, related_data, created_at)
+			VALUES ($1, $2, $3, $4, 'active', $5, $6) RETURNING `+alertColumns,
+			in.AlertType, string(in.Severity), in.Title, in.Message, jsonArg(in.RelatedData, "{}"), tx.Now()))
+		if err != nil {
+			return nil, classify(err)
+		}
+		return []change{alertChange("alert.created", nil, a)}, nil
+	})
+	return a, err
+}
+
+// alertChange is the event of a change to an alert; before is nil for a
+// new one.
+func alertChange(event string, before *mlops.Alert, after mlops.Alert) change {
+	c := change{event: event, entityType: "alert", entityID: entityID(after.ID), after: after}
+	if before != nil {
+		c.before = *before
+	}
+	return c
+}
+
+// forUpdate is the clause that locks the rows a SELECT reads until the
+// transaction ends: on PostgreSQL; SQLite's one writer already excludes
+// every other.
+func (s *Store) forUpdate() string {
+	if s.engine == Postgres {
+		return ` FOR UPDATE`
+	}
+	return ``
+}
+
+// alertLocked reads an alert inside a transaction, locking it until the
+// transaction ends.
+func (s *Store) alertLocked(ctx context.Context, id int64) (mlops.Alert, error) {
+	a, err := scanAlert(s.writer().QueryRowContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE id = $1`+s.forUpdate(), id))
 	if err != nil {
-		return a, classify(err)
+		return a, notFound(err, "alert %d", id)
 	}
 	return a, nil
 }
@@ -114,23 +150,19 @@ func (s *Store) AlertsActive(ctx context.Context) ([]mlops.Alert, error) {
 }
 
 // AlertAcknowledge moves an active alert to acknowledged (the seed's
-// acknowledge_alert). Acknowledging an acknowledged or resolved alert is a
-// *mlops.TransitionError.
+// acknowledge_alert) and records alert.acknowledged. Acknowledging an
+// acknowledged or resolved alert is a *mlops.TransitionError.
 func (s *Store) AlertAcknowledge(ctx context.Context, id int64, user string) (mlops.Alert, error) {
 	if err := mlops.ValidateActor("user", user); err != nil {
 		return mlops.Alert{}, err
 	}
-	a, err := scanAlert(s.writer().QueryRowContext(ctx, `UPDATE alerts
+	return s.alertTransition(ctx, id, mlops.AlertAcknowledged, `UPDATE alerts
 		SET status = 'acknowledged', acknowledged_by = $2, acknowledged_at = $3
-		WHERE id = $1 AND status = 'active' RETURNING `+alertColumns, id, user, s.Now()))
-	if err != nil {
-		return a, s.alertRefused(ctx, err, id, mlops.AlertAcknowledged)
-	}
-	return a, nil
+		WHERE id = $1 AND status = 'active' RETURNING `+alertColumns, user, s.Now())
 }
 
 // AlertResolve moves an active or acknowledged alert to resolved (the
-// seed's resolve_alert).
+// seed's resolve_alert) and records alert.resolved.
 func (s *Store) AlertResolve(ctx context.Context, id int64, user, notes string) (mlops.Alert, error) {
 	if err := errors.Join(mlops.ValidateActor("user", user), mlops.ValidateText("notes", notes)); err != nil {
 		return mlops.Alert{}, firstValidation(err)
@@ -139,13 +171,29 @@ func (s *Store) AlertResolve(ctx context.Context, id int64, user, notes string) 
 	if notes != "" {
 		n = &notes
 	}
-	a, err := scanAlert(s.writer().QueryRowContext(ctx, `UPDATE alerts
+	return s.alertTransition(ctx, id, mlops.AlertResolved, `UPDATE alerts
 		SET status = 'resolved', resolved_by = $2, resolved_at = $3, resolution_notes = $4
-		WHERE id = $1 AND status IN ('active', 'acknowledged') RETURNING `+alertColumns, id, user, s.Now(), n))
-	if err != nil {
-		return a, s.alertRefused(ctx, err, id, mlops.AlertResolved)
-	}
-	return a, nil
+		WHERE id = $1 AND status IN ('active', 'acknowledged') RETURNING `+alertColumns, user, s.Now(), n)
+}
+
+// alertTransition runs the conditional UPDATE of a transition (id is $1,
+// args follow) and records alert.<to> with the alert before and after. The
+// alert is read, and on PostgreSQL locked, before the UPDATE; the UPDATE's
+// own condition still decides, so a racing loser gets the TransitionError.
+func (s *Store) alertTransition(ctx context.Context, id int64, to mlops.AlertStatus, update string, args ...any) (mlops.Alert, error) {
+	var a mlops.Alert
+	err := s.audited(ctx, func(tx *Store) ([]change, error) {
+		before, err := tx.alertLocked(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		a, err = scanAlert(tx.writer().QueryRowContext(ctx, update, append([]any{id}, args...)...))
+		if err != nil {
+			return nil, tx.alertRefused(ctx, err, id, to)
+		}
+		return []change{alertChange("alert."+string(to), &before, a)}, nil
+	})
+	return a, err
 }
 
 func (s *Store) alertRefused(ctx context.Context, err error, id int64, to mlops.AlertStatus) error {

@@ -33,12 +33,28 @@ func scanDrift(sc scanner) (mlops.DriftReport, error) {
 	return d, nil
 }
 
-// DriftReportCreate stores a drift report (the seed's create_drift_report).
-// n_drifted_features is derived from drifted_features.
+// DriftReportCreate stores a drift report (the seed's create_drift_report)
+// and records drift_report.created. n_drifted_features is derived from
+// drifted_features.
 func (s *Store) DriftReportCreate(ctx context.Context, in mlops.NewDriftReport) (mlops.DriftReport, error) {
 	if err := in.Validate(); err != nil {
 		return mlops.DriftReport{}, err
 	}
+	var d mlops.DriftReport
+	err := s.audited(ctx, func(tx *Store) ([]change, error) {
+		var err error
+		d, err = tx.driftReportInsert(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		return []change{driftReportChange(d)}, nil
+	})
+	return d, err
+}
+
+// driftReportInsert inserts a validated drift report; the caller records
+// its event.
+func (s *Store) driftReportInsert(ctx context.Context, in mlops.NewDriftReport) (mlops.DriftReport, error) {
 	features := in.DriftedFeatures
 	if features == nil {
 		features = []string{}
@@ -53,6 +69,10 @@ func (s *Store) DriftReportCreate(ctx context.Context, in mlops.NewDriftReport) 
 		return d, modelRef(classify(err), "model_id", in.ModelID)
 	}
 	return d, nil
+}
+
+func driftReportChange(d mlops.DriftReport) change {
+	return change{event: "drift_report.created", entityType: "drift_report", entityID: entityID(d.ID), after: d}
 }
 
 // DriftReportGet returns one drift report.

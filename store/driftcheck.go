@@ -155,15 +155,18 @@ func (o *DriftCheckOptions) resolve(now time.Time) error {
 //
 // When the rules of the version's model are enabled and drift is detected,
 // the same transaction raises (or updates) the deduplicated drift alert and
-// proposes a retrain_model action; see RulesRun.
+// proposes a retrain_model action; see RulesRun. The report is recorded as
+// drift_report.created, in the same transaction.
 func (s *Store) DriftCheck(ctx context.Context, modelID int64, o DriftCheckOptions) (mlops.DriftReport, error) {
-	rep, _, err := s.driftCheck(ctx, modelID, o, nil)
+	rep, _, err := s.driftCheck(ctx, modelID, o, nil, nil)
 	return rep, err
 }
 
 // driftCheck runs a check and, with settings (or the stored settings when
-// nil) enabling the drift rule, applies it.
-func (s *Store) driftCheck(ctx context.Context, modelID int64, o DriftCheckOptions, settings *RuleSettings) (mlops.DriftReport, *RuleOutcome, error) {
+// nil) enabling the drift rule, applies it. With fx nil it records its
+// events (and proposes the rule's action) at the end of its own
+// transaction; otherwise it adds them to fx for the caller's.
+func (s *Store) driftCheck(ctx context.Context, modelID int64, o DriftCheckOptions, settings *RuleSettings, fx *ruleEffects) (mlops.DriftReport, *RuleOutcome, error) {
 	m, err := s.ModelVersionGet(ctx, modelID)
 	if err != nil {
 		return mlops.DriftReport{}, nil, err
@@ -255,12 +258,20 @@ func (s *Store) driftCheck(ctx context.Context, modelID int64, o DriftCheckOptio
 		DriftedFeatures: drifted, ReferenceSize: &refN, CurrentSize: &curN, Details: raw}
 	var out mlops.DriftReport
 	var outcome *RuleOutcome
+	if err := in.Validate(); err != nil {
+		return mlops.DriftReport{}, nil, err
+	}
 	err = s.InTx(ctx, func(tx *Store) error {
-		rep, err := tx.DriftReportCreate(ctx, in)
+		own := fx
+		if own == nil {
+			own = &ruleEffects{}
+		}
+		rep, err := tx.driftReportInsert(ctx, in)
 		if err != nil {
 			return err
 		}
 		out = rep
+		own.changes = append(own.changes, driftReportChange(rep))
 		cfg := settings
 		if cfg == nil {
 			got, err := tx.RuleSettingsGet(ctx, m.ModelName)
@@ -270,9 +281,14 @@ func (s *Store) driftCheck(ctx context.Context, modelID int64, o DriftCheckOptio
 			cfg = &got
 		}
 		if cfg.Enabled && cfg.DriftEnabled && rep.DriftDetected {
-			outcome, err = tx.applyDriftRule(ctx, m, rep, details)
+			if outcome, err = tx.applyDriftRule(ctx, m, rep, details, own); err != nil {
+				return err
+			}
 		}
-		return err
+		if fx != nil {
+			return nil
+		}
+		return own.settle(ctx, tx)
 	})
 	return out, outcome, err
 }

@@ -47,6 +47,8 @@ func (s *Store) MetricCreate(ctx context.Context, in mlops.NewPerformanceMetric)
 
 // MetricCreateBatch records many points in one transaction, all or none; a
 // bad item is a ValidationError naming its index ("metrics[2].metric_value").
+// The batch is recorded as one metrics.logged event (see batchChange), in
+// the same transaction; single points are not audited.
 func (s *Store) MetricCreateBatch(ctx context.Context, in []mlops.NewPerformanceMetric) ([]int64, error) {
 	if len(in) == 0 {
 		return []int64{}, nil
@@ -73,11 +75,18 @@ func (s *Store) MetricCreateBatch(ctx context.Context, in []mlops.NewPerformance
 		}
 		now := tx.Now()
 		rows := make([][]any, len(in))
+		modelIDs := make([]int64, len(in)) // 0: none
 		for i, m := range in {
 			rows[i] = []any{m.MetricName, m.MetricValue, m.ModelID, now, jsonArg(m.Metadata, "{}")}
+			if m.ModelID != nil {
+				modelIDs[i] = *m.ModelID
+			}
 		}
-		return tx.bulkInsert(ctx, "performance_metrics",
-			[]string{"metric_name", "metric_value", "model_id", "created_at", "metadata"}, rows, ids, "metrics[%d].")
+		if err := tx.bulkInsert(ctx, "performance_metrics",
+			[]string{"metric_name", "metric_value", "model_id", "created_at", "metadata"}, rows, ids, "metrics[%d]."); err != nil {
+			return err
+		}
+		return tx.audit(ctx, batchChange("metrics.logged", ids, modelIDs))
 	})
 	if err != nil {
 		return nil, err

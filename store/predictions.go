@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -89,7 +90,8 @@ var predictionCols = []string{"model_id", "features", "prediction", "probability
 // next aborts the batch and is returned as is. The first invalid item, or
 // the first whose model_id has no model version, is a ValidationError
 // naming its index ("predictions[3].probability"). It returns the new ids in
-// input order.
+// input order. The batch is recorded as one predictions.logged event (see
+// batchChange), in the same transaction; single predictions are not audited.
 func (s *Store) PredictionCreateStream(ctx context.Context, n int, next func(i int) (mlops.NewPrediction, error)) ([]int64, error) {
 	if n <= 0 {
 		return []int64{}, nil
@@ -101,7 +103,10 @@ func (s *Store) PredictionCreateStream(ctx context.Context, n int, next func(i i
 	} else {
 		err = s.InTx(ctx, func(tx *Store) error {
 			rows.vals[len(rows.vals)-1] = tx.Now()
-			return tx.copyNumbered(ctx, "predictions", predictionCols, rows, rows.ids)
+			if err := tx.copyNumbered(ctx, "predictions", predictionCols, rows, rows.ids); err != nil {
+				return err
+			}
+			return tx.audit(ctx, batchChange("predictions.logged", rows.ids, rows.modelIDs))
 		})
 	}
 	switch {
@@ -135,8 +140,43 @@ func (s *Store) predictionsSQLite(ctx context.Context, rows *predictionRows) err
 		for i, p := range in {
 			vals[i] = []any{p.ModelID, jsonArg(p.Features, "{}"), p.Prediction, p.Probability, p.LatencyMS, p.Actual, now}
 		}
-		return tx.bulkInsertSQLite(ctx, "predictions", predictionCols, vals, rows.ids, "predictions[%d].")
+		if err := tx.bulkInsertSQLite(ctx, "predictions", predictionCols, vals, rows.ids, "predictions[%d]."); err != nil {
+			return err
+		}
+		return tx.audit(ctx, batchChange("predictions.logged", rows.ids, rows.modelIDs))
 	})
+}
+
+// batchChange is the one event of a batch of rows (predictions or metric
+// points) with ids and the model version of each row (0: none). Its entity
+// is the model version all rows belong to (entity_type model_version,
+// entity_id its id), or entity_id "batch" when they name several model
+// versions or none; after holds the count, the first and last new id and the
+// distinct model version ids, ascending.
+func batchChange(event string, ids, modelIDs []int64) change {
+	distinct := []int64{}
+	seen := map[int64]bool{}
+	none, last := false, int64(-1)
+	for _, id := range modelIDs {
+		if id == last { // batches mostly name one model: skip the map
+			continue
+		}
+		last = id
+		switch {
+		case id <= 0:
+			none = true
+		case !seen[id]:
+			seen[id] = true
+			distinct = append(distinct, id)
+		}
+	}
+	slices.Sort(distinct)
+	c := change{event: event, entityType: "model_version", entityID: "batch",
+		after: map[string]any{"count": len(ids), "first_id": ids[0], "last_id": ids[len(ids)-1], "model_ids": distinct}}
+	if len(distinct) == 1 && !none {
+		c.entityID = entityID(distinct[0])
+	}
+	return c
 }
 
 // predictionRows reads predictions from next, checking each, and hands

@@ -2,19 +2,22 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 )
 
 // PruneTables are the kinds of rows prune can delete, with the condition a
-// row must meet besides its age: decisions and open alerts are kept.
+// row must meet besides its age: open alerts and actions still waiting for
+// a decision or its execution (pending, approved) are kept. audit_events is
+// not among them (see AuditPrune).
 var PruneTables = map[string]struct{ table, cond string }{
 	"predictions":   {"predictions", ""},
 	"metrics":       {"performance_metrics", ""},
 	"drift_reports": {"drift_reports", ""},
 	"alerts":        {"alerts", "status = 'resolved'"},
-	"actions":       {"agent_actions", "status IN ('rejected', 'executed', 'failed')"},
+	"actions":       {"agent_actions", "status IN ('rejected', 'executed', 'failed', 'expired')"},
 }
 
 // PruneOrder is the default order of what prune deletes.
@@ -23,6 +26,13 @@ var PruneOrder = []string{"predictions", "metrics", "drift_reports", "alerts", "
 // Prune deletes rows of kind what created before cutoff, in batches of
 // batch rows (each its own short transaction, so it never holds long
 // locks), calling progress after each batch with the running total.
+//
+// A run is recorded as one prune.ran event (entity prune/<what>, after: the
+// rows deleted per table, the cutoff and, when the run stopped early, the
+// error), written in a transaction of its own after the last batch: the
+// batches are already committed, so the event is written even when a later
+// batch fails or ctx is cancelled. Prune never deletes audit events; only
+// AuditPrune does.
 func (s *Store) Prune(ctx context.Context, what string, cutoff time.Time, batch int, progress func(deleted int64)) (int64, error) {
 	t, ok := PruneTables[what]
 	if !ok {
@@ -37,6 +47,22 @@ func (s *Store) Prune(ctx context.Context, what string, cutoff time.Time, batch 
 	}
 	stmt := fmt.Sprintf(`DELETE FROM %s WHERE id IN (SELECT id FROM %s WHERE %s ORDER BY id LIMIT %d)`,
 		t.table, t.table, cond, batch)
+	total, err := s.pruneBatches(ctx, stmt, cutoff, batch, progress)
+	after := map[string]any{"deleted": map[string]int64{t.table: total}, "older_than": cutoff.UTC().Format(time.RFC3339Nano)}
+	if err != nil {
+		after["error"] = err.Error()
+	}
+	if aerr := s.audited(context.WithoutCancel(ctx), func(*Store) ([]change, error) {
+		return []change{{event: "prune.ran", entityType: "prune", entityID: what, after: after}}, nil
+	}); aerr != nil {
+		err = errors.Join(err, fmt.Errorf("record the prune run: %w", aerr))
+	}
+	return total, err
+}
+
+// pruneBatches runs stmt (a DELETE of at most batch rows created before
+// cutoff) until it deletes fewer than batch rows.
+func (s *Store) pruneBatches(ctx context.Context, stmt string, cutoff time.Time, batch int, progress func(deleted int64)) (int64, error) {
 	var total int64
 	for {
 		res, err := s.writer().ExecContext(ctx, stmt, cutoff.UTC())

@@ -95,7 +95,7 @@ func TestPrune(t *testing.T) {
 			{"metrics", 5, 10, []int64{5, 10}},  // the last, empty batch reports nothing
 			{"drift_reports", 0, 3, []int64{3}}, // 0: the default batch size
 			{"alerts", 2, 3, []int64{2, 3}},
-			{"actions", 100, 3, []int64{3}},
+			{"actions", 100, 4, []int64{4}}, // rejected, executed, failed, expired
 		} {
 			var got []int64
 			total, err := s.Prune(ctx, tc.what, cutoff, tc.batch, func(n int64) { got = append(got, n) })

@@ -27,14 +27,18 @@ import (
 //
 // The alert is deduplicated by that key: while it is open (active or
 // acknowledged) the condition recurring increments its occurrences and
-// moves last_seen_at, through INSERT ... ON CONFLICT on the partial unique
-// index ux_alerts_dedup_open, so concurrent raisers cannot create two. A new
-// alert also proposes one agent action (retrain_model, requiring approval,
-// risk from the alert's severity) whose issue_type is "alert" and issue_id
-// the alert's id; its parameters name the model and the drift report. The
-// action_id is derived from the alert id, so it can never be proposed twice.
-// Once the alert is resolved, the next occurrence raises a new alert and a
-// new action.
+// moves last_seen_at; the partial unique index ux_alerts_dedup_open makes
+// sure concurrent raisers cannot create two. A new alert also proposes one
+// agent action (retrain_model, requiring approval, risk from the alert's
+// severity) whose issue_type is "alert" and issue_id the alert's id; its
+// parameters name the model and the drift report. The action_id is derived
+// from the alert id, so it can never be proposed twice. Once the alert is
+// resolved, the next occurrence raises a new alert and a new action.
+//
+// Audit: a stored drift report is drift_report.created under the caller's
+// actor; the alerts and actions the rules raise are alert.created,
+// alert.repeated and the action's own event under System (keeping the
+// caller's request id and address). Saving settings is rules.updated.
 
 // Rule action and alert vocabulary.
 const (
@@ -145,11 +149,33 @@ func (s *Store) RuleSettingsGet(ctx context.Context, modelName string) (RuleSett
 }
 
 // RuleSettingsPut stores the rule settings of a model name (insert or
-// replace) and returns them.
+// replace), records rules.updated (entity model_rules/<model name>, before:
+// the stored settings or null when there were none) and returns them.
 func (s *Store) RuleSettingsPut(ctx context.Context, r RuleSettings) (RuleSettings, error) {
 	if err := r.Validate(); err != nil {
 		return r, err
 	}
+	var out RuleSettings
+	err := s.audited(ctx, func(tx *Store) ([]change, error) {
+		c := change{event: "rules.updated", entityType: "model_rules", entityID: r.ModelName}
+		prev, err := scanRule(tx.writer().QueryRowContext(ctx, `SELECT `+ruleColumns+` FROM model_rules
+			WHERE model_name = $1`+tx.forUpdate(), r.ModelName))
+		switch {
+		case err == nil:
+			c.before = prev
+		case !errors.Is(err, sql.ErrNoRows):
+			return nil, classify(err)
+		}
+		if out, err = tx.ruleSettingsUpsert(ctx, r); err != nil {
+			return nil, err
+		}
+		c.after = out
+		return []change{c}, nil
+	})
+	return out, err
+}
+
+func (s *Store) ruleSettingsUpsert(ctx context.Context, r RuleSettings) (RuleSettings, error) {
 	out, err := scanRule(s.writer().QueryRowContext(ctx, `INSERT INTO model_rules (`+ruleColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 		ON CONFLICT (model_name) DO UPDATE SET enabled = excluded.enabled, drift_enabled = excluded.drift_enabled,
@@ -258,8 +284,17 @@ func (s *Store) leaseRelease(ctx context.Context, name, holder string) {
 	}
 }
 
+// rulesEvaluate evaluates every enabled rule. Inside a transaction (the
+// PostgreSQL run) the evaluations' events and proposals wait for the end of
+// the run; on their own, each evaluation is a transaction that settles its
+// effects itself.
 func (s *Store) rulesEvaluate(ctx context.Context) (RulesRunResult, error) {
 	res := RulesRunResult{Outcomes: []RuleOutcome{}, Notes: []string{}}
+	var fx *ruleEffects
+	if s.tx != nil {
+		fx = &ruleEffects{}
+	}
+	var outs []*RuleOutcome // filled in when their actions are proposed
 	all, err := s.RuleSettingsList(ctx)
 	if err != nil {
 		return res, err
@@ -283,11 +318,11 @@ func (s *Store) rulesEvaluate(ctx context.Context) (RulesRunResult, error) {
 			opts := DriftCheckOptions{Current: cur,
 				Reference:    Window{From: cur.From.Add(-time.Duration(cfg.ReferenceWindowSeconds) * time.Second), To: cur.From},
 				PSIThreshold: cfg.PSIThreshold, KSThreshold: cfg.KSThreshold, MinSamples: int(cfg.MinSamples)}
-			_, out, err := s.driftCheck(ctx, m.ID, opts, &cfg)
+			_, out, err := s.driftCheck(ctx, m.ID, opts, &cfg, fx)
 			switch {
 			case err == nil:
 				if out != nil {
-					res.Outcomes = append(res.Outcomes, *out)
+					outs = append(outs, out)
 				}
 			case isValidation(err):
 				res.Notes = append(res.Notes, fmt.Sprintf("%s (model version %d): drift rule not evaluated: %v", cfg.ModelName, m.ID, err))
@@ -296,7 +331,7 @@ func (s *Store) rulesEvaluate(ctx context.Context) (RulesRunResult, error) {
 			}
 		}
 		if cfg.MetricThreshold != nil {
-			out, note, err := s.performanceRule(ctx, m, cfg, now)
+			out, note, err := s.performanceRule(ctx, m, cfg, now, fx)
 			if err != nil {
 				return res, err
 			}
@@ -304,9 +339,17 @@ func (s *Store) rulesEvaluate(ctx context.Context) (RulesRunResult, error) {
 				res.Notes = append(res.Notes, note)
 			}
 			if out != nil {
-				res.Outcomes = append(res.Outcomes, *out)
+				outs = append(outs, out)
 			}
 		}
+	}
+	if fx != nil {
+		if err := fx.settle(ctx, s); err != nil {
+			return res, err
+		}
+	}
+	for _, o := range outs {
+		res.Outcomes = append(res.Outcomes, *o)
 	}
 	return res, nil
 }
@@ -316,8 +359,10 @@ func isValidation(err error) bool {
 	return ok
 }
 
-// performanceRule evaluates the realized-metric rule of one version.
-func (s *Store) performanceRule(ctx context.Context, m mlops.ModelVersion, cfg RuleSettings, now time.Time) (*RuleOutcome, string, error) {
+// performanceRule evaluates the realized-metric rule of one version. With
+// fx nil it settles its effects in its own transaction; otherwise it adds
+// them to fx.
+func (s *Store) performanceRule(ctx context.Context, m mlops.ModelVersion, cfg RuleSettings, now time.Time, fx *ruleEffects) (*RuleOutcome, string, error) {
 	since := now.Add(-time.Duration(cfg.MetricWindowSeconds) * time.Second)
 	rep, err := s.PerformanceReport(ctx, m.ID, PerformanceOptions{Bucket: "1d", Since: since,
 		Until: now.Add(time.Microsecond), PositiveClass: &cfg.PositiveClass})
@@ -342,6 +387,10 @@ func (s *Store) performanceRule(ctx context.Context, m mlops.ModelVersion, cfg R
 	}
 	var out *RuleOutcome
 	err = s.InTx(ctx, func(tx *Store) error {
+		own := fx
+		if own == nil {
+			own = &ruleEffects{}
+		}
 		related := map[string]any{"model_id": m.ID, "model_name": m.ModelName, "version": m.Version,
 			"metric": cfg.Metric, "value": *value, "threshold": thr, "labeled": rep.Total.Labeled,
 			"window_from": since, "window_to": now}
@@ -353,16 +402,20 @@ func (s *Store) performanceRule(ctx context.Context, m mlops.ModelVersion, cfg R
 				cfg.Metric, m.ModelName, m.Version, m.ID, time.Duration(cfg.MetricWindowSeconds)*time.Second, *value, rep.Total.Labeled, thr),
 			related: related,
 			action:  fmt.Sprintf("Retrain %s (version %s): realized %s %.4f fell below %.4f", m.ModelName, m.Version, cfg.Metric, *value, thr),
-		})
+		}, own)
 		o.Rule = "performance"
 		out = o
-		return err
+		if err != nil || fx != nil {
+			return err
+		}
+		return own.settle(ctx, tx)
 	})
 	return out, "", err
 }
 
-// applyDriftRule raises the drift alert of a report that detected drift.
-func (s *Store) applyDriftRule(ctx context.Context, m mlops.ModelVersion, rep mlops.DriftReport, d DriftDetails) (*RuleOutcome, error) {
+// applyDriftRule raises the drift alert of a report that detected drift,
+// adding its effects to fx.
+func (s *Store) applyDriftRule(ctx context.Context, m mlops.ModelVersion, rep mlops.DriftReport, d DriftDetails, fx *ruleEffects) (*RuleOutcome, error) {
 	score := 0.0
 	if rep.DriftScore != nil {
 		score = *rep.DriftScore
@@ -380,7 +433,7 @@ func (s *Store) applyDriftRule(ctx context.Context, m mlops.ModelVersion, rep ml
 			rep.ID, m.ModelName, m.Version, m.ID, strings.Join(rep.DriftedFeatures, ", "), score, d.PSIThreshold, d.KSThreshold),
 		related: related, driftReportID: &rep.ID,
 		action: fmt.Sprintf("Retrain %s (version %s): drift in %s (drift report %d)", m.ModelName, m.Version, strings.Join(rep.DriftedFeatures, ", "), rep.ID),
-	})
+	}, fx)
 	o.Rule = "drift"
 	return o, err
 }
@@ -392,35 +445,106 @@ type ruleAlert struct {
 	driftReportID                          *int64
 }
 
+// ruleEffects is what rule evaluations owe their transaction at its end:
+// the events of their changes and the actions their new alerts propose.
+// Kept for the end, the events are the transaction's last statements, in
+// the order of cause and effect: drift reports, then the alerts they
+// raised, then the actions those proposed.
+type ruleEffects struct {
+	changes   []change // under the caller's actor (drift reports)
+	raised    []change // under System (the alerts the rules raise)
+	proposals []proposal
+}
+
+// proposal is an action a new alert proposes, and the outcome that reports
+// it.
+type proposal struct {
+	in  mlops.NewAgentAction
+	out *RuleOutcome
+}
+
+// settle records fx's events and proposes its actions in tx, as the
+// transaction's last statements.
+func (fx *ruleEffects) settle(ctx context.Context, tx *Store) error {
+	if err := tx.audit(ctx, fx.changes...); err != nil {
+		return err
+	}
+	sys := ruleActor(ctx)
+	if err := tx.audit(sys, fx.raised...); err != nil {
+		return err
+	}
+	for _, p := range fx.proposals {
+		act, err := tx.ActionCreate(sys, p.in)
+		if err != nil {
+			return err
+		}
+		p.out.Action = &act
+	}
+	*fx = ruleEffects{}
+	return nil
+}
+
+// ruleActor is ctx with System as the actor, keeping the request that ran
+// the rules.
+func ruleActor(ctx context.Context) context.Context {
+	a := ActorFrom(ctx)
+	return WithActor(ctx, Actor{Name: System.Name, Kind: System.Kind, RequestID: a.RequestID, RemoteAddr: a.RemoteAddr})
+}
+
 // raiseRuleAlert inserts the alert of a condition, or, while one is open,
-// counts one more occurrence on it; a new alert also proposes the
-// retrain_model action. It must run inside a transaction (InTx).
-func (s *Store) raiseRuleAlert(ctx context.Context, m mlops.ModelVersion, in ruleAlert) (*RuleOutcome, error) {
+// counts one more occurrence on it, and adds the event (alert.created or
+// alert.repeated) to fx; a new alert also adds the retrain_model action it
+// proposes. It must run inside a transaction (InTx). The open alert is read
+// (and on PostgreSQL locked) first, so the event carries it as it was.
+func (s *Store) raiseRuleAlert(ctx context.Context, m mlops.ModelVersion, in ruleAlert, fx *ruleEffects) (*RuleOutcome, error) {
 	out := &RuleOutcome{ModelName: m.ModelName, ModelID: m.ID, DriftReportID: in.driftReportID}
 	now := s.Now()
-	a, err := scanAlert(s.writer().QueryRowContext(ctx, `
-		INSERT INTO alerts (alert_type, severity, title, message, status, related_data, created_at,
-			model_id, dedup_key, occurrences, last_seen_at)
-		VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $8, 1, $6)
-		ON CONFLICT (dedup_key) WHERE status <> 'resolved' DO UPDATE
-			SET occurrences = alerts.occurrences + 1, last_seen_at = excluded.last_seen_at,
-				message = excluded.message, related_data = excluded.related_data
-		RETURNING `+alertColumns,
-		in.alertType, string(in.severity), in.title, in.message, mustJSON(in.related), now, m.ID, in.key))
-	if err != nil {
-		return out, classify(err)
+	related := mustJSON(in.related)
+	var a mlops.Alert
+	for attempt := 0; ; attempt++ {
+		prev, err := scanAlert(s.writer().QueryRowContext(ctx, `SELECT `+alertColumns+` FROM alerts
+			WHERE dedup_key = $1 AND status <> 'resolved'`+s.forUpdate(), in.key))
+		if err == nil {
+			a, err = scanAlert(s.writer().QueryRowContext(ctx, `UPDATE alerts
+				SET occurrences = occurrences + 1, last_seen_at = $2, message = $3, related_data = $4
+				WHERE id = $1 RETURNING `+alertColumns, prev.ID, now, in.message, related))
+			if err != nil {
+				return out, classify(err)
+			}
+			out.Alert = &a
+			fx.raised = append(fx.raised, alertChange("alert.repeated", &prev, a))
+			return out, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return out, classify(err)
+		}
+		a, err = scanAlert(s.writer().QueryRowContext(ctx, `
+			INSERT INTO alerts (alert_type, severity, title, message, status, related_data, created_at,
+				model_id, dedup_key, occurrences, last_seen_at)
+			VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $8, 1, $6)
+			ON CONFLICT (dedup_key) WHERE status <> 'resolved' DO NOTHING
+			RETURNING `+alertColumns,
+			in.alertType, string(in.severity), in.title, in.message, related, now, m.ID, in.key))
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return out, classify(err)
+		}
+		// Another transaction raised it since the read: count on that one.
+		if attempt == 2 {
+			return out, fmt.Errorf("%w: alert %q keeps being raised and resolved concurrently (retry)", mlops.ErrConflict, in.key)
+		}
 	}
 	out.Alert = &a
-	out.NewAlert = a.Occurrences == 1
-	if !out.NewAlert {
-		return out, nil
-	}
+	out.NewAlert = true
+	fx.raised = append(fx.raised, alertChange("alert.created", nil, a))
 	params := map[string]any{"model_id": m.ID, "model_name": m.ModelName, "version": m.Version,
 		"alert_id": a.ID, "dedup_key": in.key, "reason": in.alertType}
 	if in.driftReportID != nil {
 		params["drift_report_id"] = *in.driftReportID
 	}
-	act, err := s.ActionCreate(ctx, mlops.NewAgentAction{
+	fx.proposals = append(fx.proposals, proposal{out: out, in: mlops.NewAgentAction{
 		ActionID:      fmt.Sprintf("rule-alert-%d-%s", a.ID, RuleActionType),
 		ActionType:    RuleActionType,
 		Description:   in.action,
@@ -429,11 +553,7 @@ func (s *Store) raiseRuleAlert(ctx context.Context, m mlops.ModelVersion, in rul
 		IssueType:     IssueTypeAlert,
 		IssueSeverity: string(in.severity),
 		Parameters:    mlops.JSON(mustJSON(params)),
-	})
-	if err != nil {
-		return out, err
-	}
-	out.Action = &act
+	}})
 	return out, nil
 }
 

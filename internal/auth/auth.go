@@ -422,7 +422,11 @@ func (a *Authenticator) verifyPassword(ctx context.Context, name, pw string) (ml
 		if ferr := a.st.SignInFailureAdd(ctx, name, now); ferr != nil {
 			return nobody, ferr
 		}
-		a.opts.Logger.Warn("failed sign-in", "user", name)
+		if u.ID != 0 { // an unknown name may be a password typed into the name field: not logged
+			a.opts.Logger.Warn("failed sign-in", "user", name)
+		} else {
+			a.opts.Logger.Warn("failed sign-in for a name that is no user")
+		}
 		return nobody, unauthorized("wrong user name or password")
 	}
 	if u.Disabled {
