@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -379,5 +380,72 @@ func TestSignInLockout(t *testing.T) {
 			e.offset.Add(int64(auth.FirstLockout + time.Second))
 			right.must(200, "GET", "/api/v1/models", nil)
 		})
+	}
+}
+
+// TestProxySignOn: the sign-on proxy's header names the user only when the
+// request comes from a trusted address; the user is created on first sight
+// with the configured role.
+func TestProxySignOn(t *testing.T) {
+	for _, engine := range storetest.Engines {
+		t.Run(string(engine), func(t *testing.T) {
+			st := storetest.Open(t, engine, store.Options{})
+			for _, tc := range []struct {
+				trusted string
+				want    int
+			}{{"127.0.0.0/8", 200}, {"10.0.0.0/8", 401}} {
+				a := auth.New(st, auth.Options{Mode: auth.ModeRequired, ProxyHeader: "X-Forwarded-Email",
+					ProxyTrusted: []netip.Prefix{netip.MustParsePrefix(tc.trusted)}, ProxyRole: mlops.RoleReviewer})
+				c := serveWith(t, st, httpapi.Options{Auth: a}).with("X-Forwarded-Email", "pat@example.com")
+				r := c.do("GET", "/api/v1/actions", nil)
+				if r.status != tc.want {
+					t.Fatalf("header from 127.0.0.1 with %s trusted: %s, want %d", tc.trusted, r, tc.want)
+				}
+				if tc.want != 200 {
+					continue
+				}
+				who := c.must(200, "GET", "/api/v1/whoami", nil)
+				if who["name"] != "pat@example.com" || who["kind"] != "user" || who["role"] != "reviewer" {
+					t.Fatalf("whoami through the proxy: %v", who)
+				}
+				u, err := st.UserGet(context.Background(), "pat@example.com")
+				if err != nil || u.Source != "proxy" || u.Role != mlops.RoleReviewer {
+					t.Fatalf("the proxy user: %+v, %v", u, err)
+				}
+			}
+		})
+	}
+}
+
+// TestOpenAPISecurity: the document names the three credential schemes,
+// and each operation that needs a permission requires one of them with
+// the roles that have it.
+func TestOpenAPISecurity(t *testing.T) {
+	st := storetest.Open(t, store.SQLite, store.Options{})
+	c := serve(t, st)
+	var doc struct {
+		Components struct {
+			SecuritySchemes map[string]map[string]any `json:"securitySchemes"`
+		} `json:"components"`
+		Paths map[string]map[string]struct {
+			Security   []map[string][]string `json:"security"`
+			Permission string                `json:"x-permission"`
+		} `json:"paths"`
+	}
+	r := c.do("GET", "/openapi.json", nil)
+	if err := json.Unmarshal(r.raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"bearer", "basic", "session"} {
+		if doc.Components.SecuritySchemes[name] == nil {
+			t.Errorf("securitySchemes lacks %s", name)
+		}
+	}
+	approve := doc.Paths["/api/v1/actions/{action_id}/approve"]["post"]
+	if approve.Permission != "review" || len(approve.Security) != 3 || strings.Join(approve.Security[0]["bearer"], ",") != "reviewer,admin" {
+		t.Errorf("approve's security: %+v", approve)
+	}
+	if h := doc.Paths["/healthz"]["get"]; h.Permission != "public" || len(h.Security) != 1 || len(h.Security[0]) != 0 {
+		t.Errorf("healthz's security: %+v", h)
 	}
 }
