@@ -27,7 +27,7 @@ import (
 // PostgreSQL the change does not wait for the chain: holding the head until
 // commit would make every audited change of every server wait for the
 // previous one's disk flush. A sealer seals them shortly after (mlops serve
-// runs one every SealEvery; several servers' sealers take turns on the
+// runs one every 250 ms; several servers' sealers take turns on the
 // head, so the chain stays one line), and AuditVerify seals what is pending
 // before it checks. Prediction ingest never touches the audit tables.
 
@@ -129,8 +129,8 @@ const sealBatch = 1000
 
 // sealPending seals committed, unsealed events into the chain, oldest id
 // first, at most limit (0: sealBatch), inside the store's transaction. On
-// PostgreSQL a sealer that finds the head locked by another returns 0 at
-// once (SKIP LOCKED): the other is sealing.
+// PostgreSQL it waits for the head while another sealer holds it, then
+// sees what that one sealed.
 func (s *Store) sealPending(ctx context.Context, limit int) (int, error) {
 	if limit <= 0 {
 		limit = sealBatch
@@ -138,17 +138,13 @@ func (s *Store) sealPending(ctx context.Context, limit int) (int, error) {
 	w := s.writer()
 	lock := ``
 	if s.engine == Postgres {
-		lock = ` FOR UPDATE SKIP LOCKED`
+		lock = ` FOR UPDATE`
 	}
 	var (
 		lastSeq  int64
 		lastHash string
 	)
-	err := w.QueryRowContext(ctx, `SELECT last_seq, last_hash FROM audit_head WHERE id = 1`+lock).Scan(&lastSeq, &lastHash)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil // another sealer holds the head
-	}
-	if err != nil {
+	if err := w.QueryRowContext(ctx, `SELECT last_seq, last_hash FROM audit_head WHERE id = 1`+lock).Scan(&lastSeq, &lastHash); err != nil {
 		return 0, classify(err)
 	}
 	rows, err := w.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE seq IS NULL ORDER BY id LIMIT $1`, limit)
@@ -395,6 +391,13 @@ func (s *Store) AuditVerify(ctx context.Context, from int64, progress func(check
 	if _, err := s.AuditSeal(ctx); err != nil {
 		return 0, err
 	}
+	// The walk ends at the head as it is now: sealers of running servers
+	// may extend the chain meanwhile, and those events are for the next run.
+	var headSeq int64
+	var headHash string
+	if err := s.reader().QueryRowContext(ctx, `SELECT last_seq, last_hash FROM audit_head WHERE id = 1`).Scan(&headSeq, &headHash); err != nil {
+		return 0, classify(err)
+	}
 	startSeq := int64(0)
 	if from > 0 {
 		var seq sql.NullInt64
@@ -414,7 +417,7 @@ func (s *Store) AuditVerify(ctx context.Context, from int64, progress func(check
 	after := startSeq - 1
 	for {
 		rows, err := s.reader().QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events
-			WHERE seq IS NOT NULL AND seq > $1 ORDER BY seq LIMIT $2`, after, page)
+			WHERE seq IS NOT NULL AND seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3`, after, headSeq, page)
 		events, err := collect(rows, err, scanAudit)
 		if err != nil {
 			return checked, err
@@ -449,11 +452,6 @@ func (s *Store) AuditVerify(ctx context.Context, from int64, progress func(check
 			break
 		}
 		after = *events[len(events)-1].Seq
-	}
-	var headSeq int64
-	var headHash string
-	if err := s.reader().QueryRowContext(ctx, `SELECT last_seq, last_hash FROM audit_head WHERE id = 1`).Scan(&headSeq, &headHash); err != nil {
-		return checked, classify(err)
 	}
 	if first {
 		if headSeq != 0 && from == 0 {
