@@ -164,6 +164,10 @@ type Error struct {
 	Status     int
 	Detail     string
 	RetryAfter time.Duration // 429 only
+
+	// verified: the password was right (the user is disabled), so the
+	// refusal may be cached without weakening the lockout.
+	verified bool
 }
 
 func (e *Error) Error() string { return e.Detail }
@@ -382,9 +386,13 @@ func (a *Authenticator) basic(ctx context.Context, name, pw string) (mlops.Princ
 			return nil, err
 		}
 		p, verr := a.verifyPassword(ctx, name, pw)
+		var ae *Error
+		if errors.As(verr, &ae) && ae.verified {
+			return &entry{p: nobody, err: ae}, nil // a disabled user's right password
+		}
 		if verr != nil {
-			// Refusals are not cached: every wrong password is a failed
-			// sign-in that counts towards the lockout.
+			// Other refusals are not cached: every wrong password is a
+			// failed sign-in that counts towards the lockout.
 			return nil, verr
 		}
 		return &entry{p: p, hash: hash}, nil
@@ -430,7 +438,9 @@ func (a *Authenticator) verifyPassword(ctx context.Context, name, pw string) (ml
 		return nobody, unauthorized("wrong user name or password")
 	}
 	if u.Disabled {
-		return nobody, unauthorized("user %s is disabled; ask an admin", u.Name)
+		e := unauthorized("user %s is disabled; ask an admin", u.Name)
+		e.verified = true
+		return nobody, e
 	}
 	if n > 0 {
 		if err := a.st.SignInFailuresClear(ctx, name, now.Add(-FailureWindow)); err != nil {
