@@ -22,26 +22,9 @@ import (
 // PostgreSQL database: a token revoked through one is refused by the other
 // within 2 s, and a sign-in session made on one works on the other.
 func TestTwoServersShareIdentity(t *testing.T) {
-	if testing.Short() && os.Getenv("CI") != "true" { // CI always runs it
-		t.Skip("builds and runs the binary")
-	}
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dbURL := storetest.URL(t, store.Postgres)
-	st := storetest.OpenURL(t, dbURL, store.Options{})
+	bin, dbURL, st := twoServerDatabase(t)
 	ctx := context.Background()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	token := func(name string, role mlops.Role) string {
-		secret, hash := auth.NewSecret()
-		if _, err := st.TokenCreate(ctx, store.NewToken{Name: name, Role: role, SecretHash: hash}); err != nil {
-			t.Fatal(err)
-		}
-		return secret
-	}
+	token := func(name string, role mlops.Role) string { return newToken(t, st, name, role) }
 	admin, agent := token("ops", mlops.RoleAdmin), token("agent", mlops.RoleAgent)
 	if _, err := st.UserCreate(ctx, store.NewUser{Name: "rae", Role: mlops.RoleReviewer, PasswordHash: auth.HashPassword("rae's long password")}); err != nil {
 		t.Fatal(err)
@@ -138,23 +121,9 @@ func TestTwoServersShareIdentity(t *testing.T) {
 // holds exactly one event per change, and its chain verifies with no gap
 // and no fork.
 func TestTwoServersOneAuditChain(t *testing.T) {
-	if testing.Short() && os.Getenv("CI") != "true" { // CI always runs it
-		t.Skip("builds and runs the binary")
-	}
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dbURL := storetest.URL(t, store.Postgres)
-	st := storetest.OpenURL(t, dbURL, store.Options{})
+	bin, dbURL, st := twoServerDatabase(t)
 	ctx := context.Background()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	secret, hash := auth.NewSecret()
-	if _, err := st.TokenCreate(ctx, store.NewToken{Name: "agent", Role: mlops.RoleAgent, SecretHash: hash}); err != nil {
-		t.Fatal(err)
-	}
+	secret := newToken(t, st, "agent", mlops.RoleAgent)
 	_, a := startServe(t, bin, dbURL, "MLOPS_AUTH=required")
 	_, b := startServe(t, bin, dbURL, "MLOPS_AUTH=required")
 	if _, err := st.AuditSeal(ctx); err != nil {
@@ -210,4 +179,33 @@ func TestTwoServersOneAuditChain(t *testing.T) {
 		t.Fatalf("%d events (want %d), %d verified, last position %d, %d distinct prev_hash: a gap or a fork", events, want, n, maxSeq, distinctPrev)
 	}
 	t.Logf("%d events from two servers form one verified chain", n)
+}
+
+// twoServerDatabase builds the binary and migrates a fresh PostgreSQL
+// schema for two servers to share.
+func twoServerDatabase(t *testing.T) (bin, dbURL string, st *store.Store) {
+	t.Helper()
+	if testing.Short() && os.Getenv("CI") != "true" { // CI always runs it
+		t.Skip("builds and runs the binary")
+	}
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbURL = storetest.URL(t, store.Postgres)
+	st = storetest.OpenURL(t, dbURL, store.Options{})
+	if err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return bin, dbURL, st
+}
+
+// newToken stores a token and returns its secret.
+func newToken(t *testing.T, st *store.Store, name string, role mlops.Role) string {
+	t.Helper()
+	secret, hash := auth.NewSecret()
+	if _, err := st.TokenCreate(context.Background(), store.NewToken{Name: name, Role: role, SecretHash: hash}); err != nil {
+		t.Fatal(err)
+	}
+	return secret
 }

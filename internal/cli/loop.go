@@ -143,25 +143,32 @@ func printRulesResult(e *Env, res store.RulesRunResult) {
 	}
 }
 
-// rulesLoop runs the rules every interval until ctx ends (for mlops serve).
-// A failed run is logged and retried at the next tick.
-func rulesLoop(ctx context.Context, s *store.Store, every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
+// every runs fn every interval until ctx ends (serve's background work).
+func every(ctx context.Context, interval time.Duration, fn func(ctx context.Context)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			res, err := s.RulesRun(ctx)
-			switch {
-			case err != nil && ctx.Err() == nil:
-				log.WarnContext(ctx, "rules run failed", "error", err.Error())
-			case err == nil && !res.Skipped:
-				log.InfoContext(ctx, "rules run", "models", res.Models, "outcomes", len(res.Outcomes))
-			}
+			fn(ctx)
 		}
 	}
+}
+
+// rulesLoop runs the rules every interval until ctx ends (for mlops serve).
+// A failed run is logged and retried at the next tick.
+func rulesLoop(ctx context.Context, s *store.Store, interval time.Duration, log *slog.Logger) {
+	every(ctx, interval, func(ctx context.Context) {
+		res, err := s.RulesRun(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.WarnContext(ctx, "rules run failed", "error", err.Error())
+		case err == nil && !res.Skipped:
+			log.InfoContext(ctx, "rules run", "models", res.Models, "outcomes", len(res.Outcomes))
+		}
+	})
 }
 
 // expiryEvery is how often serve expires pending actions past their
@@ -169,23 +176,16 @@ func rulesLoop(ctx context.Context, s *store.Store, every time.Duration, log *sl
 const expiryEvery = 10 * time.Second
 
 // expiryLoop expires overdue pending actions every interval until ctx ends.
-func expiryLoop(ctx context.Context, s *store.Store, every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			expired, err := s.ActionsExpire(ctx)
-			switch {
-			case err != nil && ctx.Err() == nil:
-				log.WarnContext(ctx, "expiring pending actions failed", "error", err.Error())
-			case len(expired) > 0:
-				log.InfoContext(ctx, "pending actions expired", "count", len(expired))
-			}
+func expiryLoop(ctx context.Context, s *store.Store, interval time.Duration, log *slog.Logger) {
+	every(ctx, interval, func(ctx context.Context) {
+		expired, err := s.ActionsExpire(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.WarnContext(ctx, "expiring pending actions failed", "error", err.Error())
+		case len(expired) > 0:
+			log.InfoContext(ctx, "pending actions expired", "count", len(expired))
 		}
-	}
+	})
 }
 
 // sealEvery is how often serve seals committed audit events into the hash
@@ -195,21 +195,14 @@ const sealEvery = 250 * time.Millisecond
 // sealLoop seals the audit log every interval until ctx ends, and once more
 // after, so the events of the last requests are sealed before the store
 // closes.
-func sealLoop(ctx context.Context, s *store.Store, every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			if _, err := s.AuditSeal(context.WithoutCancel(ctx)); err != nil {
-				log.Warn("sealing the audit log at shutdown failed; mlops audit verify will seal it", "error", err.Error())
-			}
-			return
-		case <-t.C:
-			if _, err := s.AuditSeal(ctx); err != nil && ctx.Err() == nil {
-				log.WarnContext(ctx, "sealing the audit log failed", "error", err.Error())
-			}
+func sealLoop(ctx context.Context, s *store.Store, interval time.Duration, log *slog.Logger) {
+	every(ctx, interval, func(ctx context.Context) {
+		if _, err := s.AuditSeal(ctx); err != nil && ctx.Err() == nil {
+			log.WarnContext(ctx, "sealing the audit log failed", "error", err.Error())
 		}
+	})
+	if _, err := s.AuditSeal(context.WithoutCancel(ctx)); err != nil {
+		log.Warn("sealing the audit log at shutdown failed; mlops audit verify will seal it", "error", err.Error())
 	}
 }
 
