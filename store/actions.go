@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -272,9 +273,12 @@ func (s *Store) actionReview(ctx context.Context, actionID string, to mlops.Acti
 		if err != nil {
 			return nil, classify(err)
 		}
-		if out, err = tx.withApproval(ctx, a, nil); err != nil {
-			return nil, err
+		// The row is locked: its approvals are the ones read, and this one.
+		a.RequiredApprovals, a.Approvals = before.RequiredApprovals, before.Approvals
+		if to == mlops.ActionApproved {
+			a.Approvals = append(slices.Clip(a.Approvals), mlops.Approval{By: reviewer, Kind: kind, At: now, Comment: comment})
 		}
+		out = a
 		return []change{{event: event, entityType: "action", entityID: actionID, before: before, after: out}}, nil
 	})
 	if err == nil && refused != nil {
@@ -311,6 +315,11 @@ func (s *Store) actionForUpdate(ctx context.Context, actionID string) (mlops.Age
 	a, err := scanAction(s.writer().QueryRowContext(ctx, `SELECT `+actionColumns+` FROM agent_actions WHERE action_id = $1`+lock, actionID))
 	if err != nil {
 		return a, notFound(err, "action %q", actionID)
+	}
+	if a.Status == mlops.ActionPending && a.RequiresApproval && s.policy.RequiredApprovals(a.RiskLevel) == 1 {
+		// One approval decides it: a pending one has none yet.
+		a.RequiredApprovals = 1
+		return a, nil
 	}
 	return s.withApproval(ctx, a, nil)
 }

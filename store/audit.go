@@ -73,8 +73,8 @@ type change struct {
 }
 
 // audit writes events for changes in the store's transaction: as the
-// change's actor, or the ctx's. On SQLite it seals them into the chain at
-// once (see the package comment on the audit log).
+// change's actor, or the ctx's. On SQLite they are sealed into the chain
+// as they are written (see the package comment on the audit log).
 func (s *Store) audit(ctx context.Context, changes ...change) error {
 	if s.tx == nil {
 		return errors.New("store: audit outside a transaction")
@@ -85,31 +85,79 @@ func (s *Store) audit(ctx context.Context, changes ...change) error {
 	ctxActor := ActorFrom(ctx)
 	now := s.Now()
 	w := s.writer()
+	var head *chainHead
+	if s.engine == SQLite {
+		// The single writer runs one transaction at a time: every event
+		// committed before this one is sealed, so this one is sealed now.
+		h, err := s.lockHead(ctx)
+		if err != nil {
+			return err
+		}
+		head = &h
+	}
 	for _, c := range changes {
 		actor := ctxActor
 		if c.by != nil {
 			actor = *c.by
 		}
-		before, err := canonicalValue(c.before)
-		if err != nil {
+		e := mlops.AuditEvent{At: now, Actor: actor.Name, ActorKind: actor.Kind, Event: c.event,
+			EntityType: c.entityType, EntityID: c.entityID, RequestID: actor.RequestID, RemoteAddr: actor.RemoteAddr}
+		var err error
+		if e.Before, err = canonicalValue(c.before); err != nil {
 			return err
 		}
-		after, err := canonicalValue(c.after)
-		if err != nil {
+		if e.After, err = canonicalValue(c.after); err != nil {
 			return err
+		}
+		var seq, prev, hash any
+		if head != nil {
+			head.link(&e)
+			seq, prev, hash = *e.Seq, *e.PrevHash, *e.Hash
 		}
 		if _, err := w.ExecContext(ctx, `INSERT INTO audit_events (at, actor, actor_kind, event, entity_type,
-			entity_id, before, after, request_id, remote_addr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-			now, actor.Name, string(actor.Kind), c.event, c.entityType, c.entityID, nullText(before),
-			nullText(after), actor.RequestID, actor.RemoteAddr); err != nil {
+			entity_id, before, after, request_id, remote_addr, seq, prev_hash, hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			e.At, e.Actor, string(e.ActorKind), e.Event, e.EntityType, e.EntityID, nullText(e.Before),
+			nullText(e.After), e.RequestID, e.RemoteAddr, seq, prev, hash); err != nil {
 			return classify(err)
 		}
 	}
-	if s.engine == SQLite {
-		_, err := s.sealPending(ctx, 0)
-		return err
+	if head != nil {
+		return s.moveHead(ctx, *head)
 	}
 	return nil
+}
+
+// chainHead is the end of the chain: the last position and its hash.
+type chainHead struct {
+	seq  int64
+	hash string
+}
+
+// link makes e the next event of the chain and moves h to it.
+func (h *chainHead) link(e *mlops.AuditEvent) {
+	seq, prev := h.seq+1, h.hash
+	e.Seq, e.PrevHash = &seq, &prev
+	hash := ChainHash(*e)
+	e.Hash = &hash
+	h.seq, h.hash = seq, hash
+}
+
+// lockHead reads the chain head inside the store's transaction and, on
+// PostgreSQL, locks it until the commit (SQLite's writer is exclusive).
+func (s *Store) lockHead(ctx context.Context) (chainHead, error) {
+	lock := ``
+	if s.engine == Postgres {
+		lock = ` FOR UPDATE`
+	}
+	var h chainHead
+	err := s.writer().QueryRowContext(ctx, `SELECT last_seq, last_hash FROM audit_head WHERE id = 1`+lock).Scan(&h.seq, &h.hash)
+	return h, classify(err)
+}
+
+func (s *Store) moveHead(ctx context.Context, h chainHead) error {
+	_, err := s.writer().ExecContext(ctx, `UPDATE audit_head SET last_seq = $1, last_hash = $2 WHERE id = 1`, h.seq, h.hash)
+	return classify(err)
 }
 
 // audited runs fn in a transaction and records the changes it returns, in
@@ -135,37 +183,24 @@ func (s *Store) sealPending(ctx context.Context, limit int) (int, error) {
 	if limit <= 0 {
 		limit = sealBatch
 	}
+	head, err := s.lockHead(ctx)
+	if err != nil {
+		return 0, err
+	}
 	w := s.writer()
-	lock := ``
-	if s.engine == Postgres {
-		lock = ` FOR UPDATE`
-	}
-	var (
-		lastSeq  int64
-		lastHash string
-	)
-	if err := w.QueryRowContext(ctx, `SELECT last_seq, last_hash FROM audit_head WHERE id = 1`+lock).Scan(&lastSeq, &lastHash); err != nil {
-		return 0, classify(err)
-	}
 	rows, err := w.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE seq IS NULL ORDER BY id LIMIT $1`, limit)
 	events, err := collect(rows, err, scanAudit)
 	if err != nil || len(events) == 0 {
 		return 0, err
 	}
 	for _, e := range events {
-		seq, prev := lastSeq+1, lastHash
-		e.Seq, e.PrevHash = &seq, &prev
-		h := ChainHash(e)
+		head.link(&e)
 		if _, err := w.ExecContext(ctx, `UPDATE audit_events SET seq = $2, prev_hash = $3, hash = $4 WHERE id = $1 AND seq IS NULL`,
-			e.ID, seq, prev, h); err != nil {
+			e.ID, *e.Seq, *e.PrevHash, *e.Hash); err != nil {
 			return 0, classify(err)
 		}
-		lastSeq, lastHash = seq, h
 	}
-	if _, err := w.ExecContext(ctx, `UPDATE audit_head SET last_seq = $1, last_hash = $2 WHERE id = 1`, lastSeq, lastHash); err != nil {
-		return 0, classify(err)
-	}
-	return len(events), nil
+	return len(events), s.moveHead(ctx, head)
 }
 
 // AuditSeal seals every committed event not yet in the hash chain, in
@@ -201,40 +236,29 @@ func nullText(j mlops.JSON) any {
 	return string(j)
 }
 
-// canonicalValue marshals v to canonical JSON: object keys sorted, no
-// insignificant space, numbers as written. nil stays nil.
+// canonicalValue marshals v for an event: a struct's fields in their
+// declared order, a map's keys sorted, no insignificant space (what
+// encoding/json writes); raw JSON compacted. nil stays nil. The text is
+// stored as written and hashed as stored.
 func canonicalValue(v any) (mlops.JSON, error) {
 	if v == nil {
 		return nil, nil
 	}
-	raw, ok := v.(mlops.JSON)
-	if !ok {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return nil, fmt.Errorf("audit: encode %T: %w", v, err)
+	if raw, ok := v.(mlops.JSON); ok {
+		if raw == nil {
+			return nil, nil
 		}
-		raw = b
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, raw); err != nil {
+			return nil, fmt.Errorf("audit: %w", err)
+		}
+		return mlops.JSON(buf.Bytes()), nil
 	}
-	if raw == nil {
-		return nil, nil
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("audit: encode %T: %w", v, err)
 	}
-	return canonicalJSON(raw)
-}
-
-func canonicalJSON(raw []byte) (mlops.JSON, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var x any
-	if err := dec.Decode(&x); err != nil {
-		return nil, fmt.Errorf("audit: decode: %w", err)
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(x); err != nil { // maps encode with sorted keys
-		return nil, err
-	}
-	return mlops.JSON(bytes.TrimRight(buf.Bytes(), "\n")), nil
+	return mlops.JSON(b), nil
 }
 
 // auditTime is how an event's time is written in its canonical JSON.
@@ -251,8 +275,10 @@ func ChainHash(e mlops.AuditEvent) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// CanonicalEvent is the JSON an event's hash covers: every field but
+// CanonicalEvent is the JSON an event's hash covers: every field but id,
 // prev_hash and hash, keys sorted, no space; before and after as stored.
+// (seq, not id, is the event's place: ids are handed out before commit and
+// may skip numbers.)
 func CanonicalEvent(e mlops.AuditEvent) []byte {
 	var b bytes.Buffer
 	field := func(name string, v any) {
@@ -287,7 +313,6 @@ func CanonicalEvent(e mlops.AuditEvent) []byte {
 	field("entity_id", e.EntityID)
 	field("entity_type", e.EntityType)
 	field("event", e.Event)
-	field("id", e.ID)
 	field("remote_addr", e.RemoteAddr)
 	field("request_id", e.RequestID)
 	field("seq", seq)

@@ -158,19 +158,20 @@ func (s *Store) ModelVersionActivate(ctx context.Context, id int64) (mlops.Model
 	var out mlops.ModelVersion
 	err := s.audited(ctx, func(tx *Store) ([]change, error) {
 		w := tx.writer()
-		var name string
-		if err := w.QueryRowContext(ctx, `SELECT model_name FROM model_versions WHERE id = $1`, id).Scan(&name); err != nil {
+		before, err := scanModel(w.QueryRowContext(ctx, `SELECT `+modelColumns+` FROM model_versions WHERE id = $1`, id))
+		if err != nil {
 			return nil, notFound(err, "model version %d", id)
 		}
+		name := before.ModelName
 		if tx.engine == Postgres {
 			if _, err := w.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, modelLockKey(name)); err != nil {
 				return nil, classify(err)
 			}
-		}
-		// Read after the lock: another activation may have committed meanwhile.
-		before, err := scanModel(w.QueryRowContext(ctx, `SELECT `+modelColumns+` FROM model_versions WHERE id = $1`, id))
-		if err != nil {
-			return nil, classify(err)
+			// Read again after the lock: another activation may have
+			// committed meanwhile (SQLite's writer is exclusive already).
+			if before, err = scanModel(w.QueryRowContext(ctx, `SELECT `+modelColumns+` FROM model_versions WHERE id = $1`, id)); err != nil {
+				return nil, classify(err)
+			}
 		}
 		if before.IsActive {
 			out = before // re-activating changes nothing, and records nothing

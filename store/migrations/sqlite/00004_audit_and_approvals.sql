@@ -5,7 +5,7 @@
 -- Every change of state, append-only. Events are written in the
 -- transaction of the change, then sealed into one hash chain: seq is the
 -- event's place in it (gap-free), hash = SHA-256(prev_hash || canonical JSON
--- of the event). UNIQUE (prev_hash) makes a fork impossible. On SQLite the
+-- of the event). On SQLite the
 -- event is sealed in its own transaction; on PostgreSQL by a sealer shortly
 -- after (see store/audit.go). before and after keep the exact canonical text
 -- that was hashed.
@@ -24,14 +24,12 @@ CREATE TABLE audit_events (
     seq         INTEGER,
     prev_hash   TEXT    CHECK (prev_hash IS NULL OR length(prev_hash) = 64),
     hash        TEXT    CHECK (hash IS NULL OR length(hash) = 64),
-    CONSTRAINT ck_audit_events_sealed CHECK ((seq IS NULL) = (hash IS NULL) AND (seq IS NULL) = (prev_hash IS NULL)),
-    CONSTRAINT uq_audit_events_seq UNIQUE (seq),
-    CONSTRAINT uq_audit_events_prev_hash UNIQUE (prev_hash),
-    CONSTRAINT uq_audit_events_hash UNIQUE (hash)
+    CONSTRAINT ck_audit_events_sealed CHECK ((seq IS NULL) = (hash IS NULL) AND (seq IS NULL) = (prev_hash IS NULL))
 );
+-- One event per chain position: with the head lock, the chain cannot fork.
+CREATE UNIQUE INDEX ux_audit_events_seq ON audit_events (seq) WHERE seq IS NOT NULL;
 CREATE INDEX ix_audit_events_entity ON audit_events (entity_type, entity_id, id);
 CREATE INDEX ix_audit_events_actor ON audit_events (actor, id);
-CREATE INDEX ix_audit_events_event ON audit_events (event, id);
 CREATE INDEX ix_audit_events_at ON audit_events (at, id);
 CREATE INDEX ix_audit_events_unsealed ON audit_events (id) WHERE seq IS NULL;
 
