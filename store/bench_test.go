@@ -297,7 +297,8 @@ func BenchmarkPredictionCreateBatch(b *testing.B) {
 }
 
 // BenchmarkModelVersionActivate: 8 goroutines activating random versions
-// of one model; raw runs the same statements by hand in one transaction.
+// of one model; no-audit is the same code without the audit insert, raw the
+// same statements by hand in one transaction.
 func BenchmarkModelVersionActivate(b *testing.B) {
 	const clients, versions = 8, 10
 	eachBenchEngine(b, func(b *testing.B, e *benchEnv) {
@@ -314,6 +315,13 @@ func BenchmarkModelVersionActivate(b *testing.B) {
 		b.Run("ours", func(b *testing.B) {
 			runClients(b, clients, 1, func(ctx context.Context, i int) error {
 				_, err := e.s.ModelVersionActivate(ctx, ids[rand.IntN(versions)])
+				return err
+			})
+		})
+		plain := store.WithoutAudit(e.s)
+		b.Run("no-audit", func(b *testing.B) {
+			runClients(b, clients, 1, func(ctx context.Context, i int) error {
+				_, err := plain.ModelVersionActivate(ctx, ids[rand.IntN(versions)])
 				return err
 			})
 		})
@@ -367,8 +375,9 @@ func rawActivate(ctx context.Context, e *benchEnv, id int64) error {
 }
 
 // BenchmarkActionApprove: 8 goroutines each approving its own pending
-// actions (one approval needed); raw runs the same statements by hand (lock
-// the row, check, record the approval, update) without the audit event.
+// actions (one approval needed); no-audit is the same code without the
+// audit insert, raw the same statements by hand (lock the row, check,
+// record the approval, update) without the audit event.
 func BenchmarkActionApprove(b *testing.B) {
 	const clients = 8
 	eachBenchEngine(b, func(b *testing.B, e *benchEnv) {
@@ -391,6 +400,14 @@ func BenchmarkActionApprove(b *testing.B) {
 			ids := pending(b, "ours")
 			runClients(b, clients, 1, func(_ context.Context, i int) error {
 				_, err := e.s.ActionApprove(rctx, ids[i], "rita", "ok")
+				return err
+			})
+		})
+		plain := store.WithoutAudit(e.s)
+		b.Run("no-audit", func(b *testing.B) {
+			ids := pending(b, "plain")
+			runClients(b, clients, 1, func(_ context.Context, i int) error {
+				_, err := plain.ActionApprove(rctx, ids[i], "rita", "ok")
 				return err
 			})
 		})

@@ -58,6 +58,7 @@ type Store struct {
 	echo     bool
 	pgConfig *pgx.ConnConfig
 	policy   mlops.ApprovalPolicy
+	noAudit  bool // the benchmarks' baseline only (export_test.go)
 }
 
 var memSeq atomic.Int64
