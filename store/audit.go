@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/mlopsdev/mlops"
@@ -84,14 +85,17 @@ func (s *Store) audit(ctx context.Context, changes ...change) error {
 	}
 	ctxActor := ActorFrom(ctx)
 	now := s.Now()
-	w := s.writer()
+	st, err := s.auditStatements(ctx)
+	if err != nil {
+		return err
+	}
 	var head *chainHead
 	if s.engine == SQLite {
 		// The single writer runs one transaction at a time: every event
 		// committed before this one is sealed, so this one is sealed now.
-		h, err := s.lockHead(ctx)
-		if err != nil {
-			return err
+		var h chainHead
+		if err := st.head.QueryRowContext(ctx).Scan(&h.seq, &h.hash); err != nil {
+			return classify(err)
 		}
 		head = &h
 	}
@@ -114,18 +118,107 @@ func (s *Store) audit(ctx context.Context, changes ...change) error {
 			head.link(&e)
 			seq, prev, hash = *e.Seq, *e.PrevHash, *e.Hash
 		}
-		if _, err := w.ExecContext(ctx, `INSERT INTO audit_events (at, actor, actor_kind, event, entity_type,
-			entity_id, before, after, request_id, remote_addr, seq, prev_hash, hash)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-			e.At, e.Actor, string(e.ActorKind), e.Event, e.EntityType, e.EntityID, nullText(e.Before),
-			nullText(e.After), e.RequestID, e.RemoteAddr, seq, prev, hash); err != nil {
+		if _, err := st.insert.ExecContext(ctx, e.At, e.Actor, string(e.ActorKind), e.Event, e.EntityType, e.EntityID,
+			nullText(e.Before), nullText(e.After), e.RequestID, e.RemoteAddr, seq, prev, hash); err != nil {
 			return classify(err)
 		}
 	}
 	if head != nil {
-		return s.moveHead(ctx, *head)
+		_, err := st.move.ExecContext(ctx, head.seq, head.hash)
+		return classify(err)
 	}
 	return nil
+}
+
+const (
+	auditInsertSQL = `INSERT INTO audit_events (at, actor, actor_kind, event, entity_type, entity_id, before, after,
+		request_id, remote_addr, seq, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
+	auditHeadSQL = `SELECT last_seq, last_hash FROM audit_head WHERE id = 1`
+	auditMoveSQL = `UPDATE audit_head SET last_seq = $1, last_hash = $2 WHERE id = 1`
+)
+
+// preparedAudit holds the audit statements prepared on the SQLite writer:
+// preparing them in every audited transaction cost a quarter of an
+// approval. Shared by a store and its transaction-bound copies.
+type preparedAudit struct {
+	mu                 sync.Mutex
+	ready              bool
+	insert, head, move *sql.Stmt
+}
+
+// prepare prepares the statements on db unless done. It runs before a
+// transaction takes the writer's one connection (preparing inside one
+// would wait for that connection forever). Before the audit tables exist
+// it fails, and audit runs the plain statements.
+func (p *preparedAudit) prepare(ctx context.Context, db *sql.DB) {
+	p.mu.Lock()
+	ready := p.ready
+	p.mu.Unlock()
+	if ready {
+		return
+	}
+	// Not under mu: preparing waits for the writer's connection, which a
+	// transaction that needs mu may hold.
+	var sts []*sql.Stmt
+	closeAll := func() {
+		for _, st := range sts {
+			st.Close()
+		}
+	}
+	for _, q := range []string{auditInsertSQL, auditHeadSQL, auditMoveSQL} {
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			closeAll()
+			return
+		}
+		sts = append(sts, st)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ready { // another transaction prepared them meanwhile
+		closeAll()
+		return
+	}
+	p.insert, p.head, p.move, p.ready = sts[0], sts[1], sts[2], true
+}
+
+// auditStmts are the statements audit runs, bound to the transaction.
+type auditStmts struct {
+	insert, head, move interface {
+		ExecContext(ctx context.Context, args ...any) (sql.Result, error)
+		QueryRowContext(ctx context.Context, args ...any) *sql.Row
+	}
+}
+
+// auditStatements returns the audit statements for s's transaction: the
+// prepared ones on SQLite (unless DATABASE_ECHO, which logs each statement
+// as it runs), else plain ones.
+func (s *Store) auditStatements(ctx context.Context) (auditStmts, error) {
+	if p := s.auditPrep; p != nil && !s.echo {
+		p.mu.Lock()
+		ready := p.ready
+		p.mu.Unlock()
+		if ready {
+			return auditStmts{insert: s.tx.StmtContext(ctx, p.insert), head: s.tx.StmtContext(ctx, p.head),
+				move: s.tx.StmtContext(ctx, p.move)}, nil
+		}
+	}
+	w := s.writer()
+	return auditStmts{insert: plainStmt{w, auditInsertSQL}, head: plainStmt{w, auditHeadSQL}, move: plainStmt{w, auditMoveSQL}}, nil
+}
+
+// plainStmt runs one statement's text on a querier.
+type plainStmt struct {
+	q   querier
+	sql string
+}
+
+func (p plainStmt) ExecContext(ctx context.Context, args ...any) (sql.Result, error) {
+	return p.q.ExecContext(ctx, p.sql, args...)
+}
+
+func (p plainStmt) QueryRowContext(ctx context.Context, args ...any) *sql.Row {
+	return p.q.QueryRowContext(ctx, p.sql, args...)
 }
 
 // chainHead is the end of the chain: the last position and its hash.

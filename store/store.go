@@ -59,6 +59,8 @@ type Store struct {
 	pgConfig *pgx.ConnConfig
 	policy   mlops.ApprovalPolicy
 	noAudit  bool // the benchmarks' baseline only (export_test.go)
+	// auditPrep: the audit statements prepared on the SQLite writer.
+	auditPrep *preparedAudit
 }
 
 var memSeq atomic.Int64
@@ -155,6 +157,7 @@ func (s *Store) openSQLite(opts Options) error {
 	r.SetMaxOpenConns(opts.PoolSize)
 	r.SetMaxIdleConns(opts.PoolSize)
 	s.rdb, s.wdb = r, w
+	s.auditPrep = &preparedAudit{}
 	return nil
 }
 
@@ -219,6 +222,9 @@ func (s *Store) Now() time.Time { return s.now().UTC().Truncate(time.Microsecond
 func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) (err error) {
 	if s.tx != nil {
 		return fn(s)
+	}
+	if s.auditPrep != nil && !s.echo {
+		s.auditPrep.prepare(ctx, s.wdb)
 	}
 	// A dedicated connection lets bulk paths reach the driver (COPY) inside
 	// the same transaction.
