@@ -28,9 +28,10 @@ CREATE TABLE audit_events (
 );
 -- One event per chain position: with the head lock, the chain cannot fork.
 CREATE UNIQUE INDEX ux_audit_events_seq ON audit_events (seq) WHERE seq IS NOT NULL;
+-- Only the record index: every index entry is written in the change's own
+-- transaction, and SQLite pays for each (by actor or time, the audit list
+-- reads newest first by id instead; PostgreSQL keeps those two indexes).
 CREATE INDEX ix_audit_events_entity ON audit_events (entity_type, entity_id, id);
-CREATE INDEX ix_audit_events_actor ON audit_events (actor, id);
-CREATE INDEX ix_audit_events_at ON audit_events (at, id);
 CREATE INDEX ix_audit_events_unsealed ON audit_events (id) WHERE seq IS NULL;
 
 -- The chain head: one row, locked by whoever seals events into the chain,
