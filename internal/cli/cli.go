@@ -85,13 +85,30 @@ var commands = map[string]command{
 // Run executes the command line args (without the program name) and
 // returns the exit code. Errors are printed as one line on stderr.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "--version" {
+		args = append([]string{"version"}, args[1:]...)
+	}
 	cmd, rest, ok := lookup(args)
 	if !ok {
 		if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 			usage(stdout)
 			return 0
 		}
-		fmt.Fprintf(stderr, "mlops: unknown command %q; run mlops help for the list\n", strings.Join(args, " "))
+		if sub := group(args[0]); len(sub) > 0 && (len(args) == 1 || strings.HasPrefix(args[1], "-")) {
+			// A group alone (mlops migrate): its commands.
+			fmt.Fprintf(stdout, "mlops %s: one of these commands\n\n", args[0])
+			tw := tabwriter.NewWriter(stdout, 0, 0, 3, ' ', 0)
+			for _, n := range sub {
+				fmt.Fprintln(tw, "  mlops "+commands[n].usage)
+			}
+			tw.Flush()
+			return 0
+		}
+		msg := fmt.Sprintf("mlops: unknown command %q", strings.Join(args, " "))
+		if near := nearest(args); near != "" {
+			msg += fmt.Sprintf("; did you mean mlops %s?", near)
+		}
+		fmt.Fprintln(stderr, msg+" (mlops help lists every command)")
 		return 2
 	}
 	if cmd.run == nil {
@@ -141,6 +158,54 @@ func lookup(args []string) (command, []string, bool) {
 		}
 	}
 	return command{}, nil, false
+}
+
+// group returns the commands of a group ("migrate": "migrate upgrade", ...),
+// sorted; nil when name is no group.
+func group(name string) []string {
+	var out []string
+	for n := range commands {
+		if g, _, ok := strings.Cut(n, " "); ok && g == name {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// nearest names the command closest to what was typed (one or two
+// words), when it is within two edits of a typo.
+func nearest(args []string) string {
+	best, bestD := "", 3
+	for n := range commands {
+		words := strings.Fields(n)
+		typed := strings.Join(args[:min(len(words), len(args))], " ")
+		if d := editDistance(typed, n); d < bestD || (d == bestD && n < best) {
+			best, bestD = n, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 func usage(w io.Writer) {

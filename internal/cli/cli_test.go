@@ -163,20 +163,45 @@ func TestVersion(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "mlops dev") || !strings.Contains(out, "go1.") {
 		t.Fatalf("version: code %d out %q", code, out)
 	}
+	if code, out2, _ := run(t, "sqlite:///:memory:", "--version"); code != 0 || out2 != out {
+		t.Fatalf("--version: code %d out %q, want %q", code, out2, out)
+	}
+}
+
+func TestCommandHelp(t *testing.T) {
+	code, out, _ := run(t, "sqlite:///:memory:", "migrate")
+	if code != 0 || !strings.Contains(out, "mlops migrate upgrade") || !strings.Contains(out, "mlops migrate check") || strings.Contains(out, "mlops prune") {
+		t.Fatalf("migrate alone: code %d out %q; want its subcommands", code, out)
+	}
+	for typed, want := range map[string]string{"serv": "serve", "migrate upgrde": "migrate upgrade", "tokn list": "token list"} {
+		code, _, errs := run(t, "sqlite:///:memory:", strings.Fields(typed)...)
+		if code != 2 || !strings.Contains(errs, "did you mean mlops "+want+"?") {
+			t.Errorf("%s: code %d stderr %q; want a suggestion of %s", typed, code, errs, want)
+		}
+	}
+	if _, _, errs := run(t, "sqlite:///:memory:", "frobnicate"); strings.Contains(errs, "did you mean") {
+		t.Errorf("frobnicate: %q suggests a command although none is near", errs)
+	}
 }
 
 func TestParseAge(t *testing.T) {
-	cases := map[string]time.Duration{"90d": 90 * 24 * time.Hour, "36h": 36 * time.Hour, "1d12h": 36 * time.Hour, "30m": 30 * time.Minute}
+	day := 24 * time.Hour
+	cases := map[string]time.Duration{"90d": 90 * day, "36h": 36 * time.Hour, "1d12h": 36 * time.Hour, "30min": 30 * time.Minute,
+		"45s": 45 * time.Second, "2w": 14 * day, "6mo": 180 * day, "1mo2w3d": 47 * day, " 7d ": 7 * day}
 	for in, want := range cases {
 		got, err := ParseAge(in)
 		if err != nil || got != want {
 			t.Errorf("ParseAge(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "0d", "-1d", "d", "ten days", "5x"} {
+	for _, bad := range []string{"", "0d", "-1d", "d", "ten days", "5x", "5", "1d5", "1h30", "99999999999999999999d", "200000w"} {
 		if _, err := ParseAge(bad); err == nil {
 			t.Errorf("ParseAge(%q) succeeded; want an error", bad)
 		}
+	}
+	_, err := ParseAge("30m")
+	if err == nil || !strings.Contains(err.Error(), "30min") || !strings.Contains(err.Error(), "30mo") {
+		t.Errorf("ParseAge(30m) = %v; want a refusal naming 30min and 30mo", err)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -240,6 +241,38 @@ func runVersion(ctx context.Context, e *Env, args []string) error {
 	if err := noArgs("version", args); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.Stdout, "mlops %s (commit %s, %s, %s/%s)\n", Version, Commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	version, commit := buildVersion()
+	fmt.Fprintf(e.Stdout, "mlops %s (commit %s, %s, %s/%s)\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	return nil
+}
+
+// buildVersion is the version and commit: from -ldflags when set, else from
+// the build information Go records (the module version of go install, the
+// VCS revision of a build in a checkout, "+dirty" for uncommitted changes).
+func buildVersion() (version, commit string) {
+	version, commit = Version, Commit
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return version, commit
+	}
+	if version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		version = bi.Main.Version
+	}
+	if commit == "unknown" {
+		var rev, dirty string
+		for _, kv := range bi.Settings {
+			switch kv.Key {
+			case "vcs.revision":
+				rev = kv.Value
+			case "vcs.modified":
+				if kv.Value == "true" {
+					dirty = "+dirty"
+				}
+			}
+		}
+		if rev != "" {
+			commit = rev[:min(12, len(rev))] + dirty
+		}
+	}
+	return version, commit
 }

@@ -12,7 +12,7 @@ import (
 
 func runPrune(ctx context.Context, e *Env, args []string) error {
 	fs := newFlags(e, "prune")
-	olderThan := fs.String("older-than", "", "age of the rows to delete: 90d, 36h, 30m (required)")
+	olderThan := fs.String("older-than", "", "delete rows older than this (required): "+ageHelp)
 	what := fs.String("what", strings.Join(store.PruneOrder, ","), "comma-separated kinds: "+strings.Join(store.PruneOrder, ", ")+
 		", and audit (never pruned unless named; a checkpoint keeps the chain verifiable)")
 	batch := fs.Int("batch", 5000, "rows deleted per transaction")
@@ -71,26 +71,60 @@ func runPrune(ctx context.Context, e *Env, args []string) error {
 	return nil
 }
 
-// ParseAge reads a duration that also accepts days ("90d", "1d12h").
+// ageUnits are the units of an age (API.md): a month is 30 days.
+var ageUnits = map[string]time.Duration{
+	"s": time.Second, "min": time.Minute, "h": time.Hour, "d": 24 * time.Hour, "w": 7 * 24 * time.Hour, "mo": 30 * 24 * time.Hour,
+}
+
+// ageHelp is how the --older-than flag describes ages.
+const ageHelp = "a number and a unit, summed if several: s, min, h, d, w, mo (30 days), as in 90d, 36h, 1d12h, 6mo; " +
+	"a bare m is refused (minutes or months?)"
+
+// ParseAge reads an age: numbers each followed by a unit of ageUnits
+// ("90d", "1d12h", "30min", "6mo"). A bare "m" is ambiguous and refused.
 func ParseAge(s string) (time.Duration, error) {
-	orig := s
-	var days int64
-	if i := strings.IndexByte(s, 'd'); i >= 0 {
-		n, err := strconv.ParseInt(s[:i], 10, 64)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("age %q is not valid; use forms like 90d, 36h or 1d12h", orig)
-		}
-		days, s = n, s[i+1:]
+	orig := strings.TrimSpace(s)
+	bad := func(why string) (time.Duration, error) {
+		return 0, fmt.Errorf("age %q is not valid: %s; use %s", orig, why, ageHelp)
 	}
-	var rest time.Duration
-	if s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d < 0 {
-			return 0, fmt.Errorf("age %q is not valid; use forms like 90d, 36h or 1d12h", orig)
-		}
-		rest = d
+	if orig == "" {
+		return bad("it is empty")
 	}
-	total := time.Duration(days)*24*time.Hour + rest
+	var total time.Duration
+	rest := orig
+	for rest != "" {
+		i := 0
+		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			i++
+		}
+		if i == 0 {
+			return bad("expected a number at " + strconv.Quote(rest))
+		}
+		n, err := strconv.ParseInt(rest[:i], 10, 64)
+		if err != nil {
+			return bad("the number is too large")
+		}
+		j := i
+		for j < len(rest) && (rest[j] < '0' || rest[j] > '9') {
+			j++
+		}
+		unit := rest[i:j]
+		if unit == "m" {
+			return 0, fmt.Errorf("age %q is ambiguous: %q could be minutes or months; write %dmin or %dmo", orig, rest[:j], n, n)
+		}
+		d, ok := ageUnits[unit]
+		if !ok {
+			if unit == "" {
+				return bad(fmt.Sprintf("%d has no unit", n))
+			}
+			return bad(fmt.Sprintf("unknown unit %q", unit))
+		}
+		if n > int64(100*365*24*time.Hour/d) {
+			return bad("it is longer than a hundred years")
+		}
+		total += time.Duration(n) * d
+		rest = rest[j:]
+	}
 	if total <= 0 {
 		return 0, fmt.Errorf("age %q must be greater than zero", orig)
 	}
