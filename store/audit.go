@@ -619,6 +619,15 @@ func (s *Store) checkChainStart(ctx context.Context, e mlops.AuditEvent, trusted
 	return &AuditProblem{ID: e.ID, Seq: seq - 1, Reason: "is missing before the first remaining event, and no prune checkpoint accounts for it (events were deleted)"}
 }
 
+// AuditPruneCount counts the events AuditPrune(cutoff) would delete: the
+// sealed ones older than cutoff, never the newest.
+func (s *Store) AuditPruneCount(ctx context.Context, cutoff time.Time) (int64, error) {
+	var n int64
+	err := s.reader().QueryRowContext(ctx, `SELECT count(*) FROM audit_events WHERE seq IS NOT NULL AND at < $1
+		AND seq < (SELECT last_seq FROM audit_head WHERE id = 1)`, cutoff.UTC()).Scan(&n)
+	return n, classify(err)
+}
+
 // AuditPrune deletes the sealed events older than cutoff and records an
 // audit.pruned checkpoint naming the last deleted event's hash, so the
 // chain still verifies. The newest sealed event is never deleted.

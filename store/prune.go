@@ -20,6 +20,22 @@ var PruneTables = map[string]struct{ table, cond string }{
 	"actions":       {"agent_actions", "status IN ('rejected', 'executed', 'failed', 'expired')"},
 }
 
+// PruneCount counts the rows Prune(what, cutoff) would delete, deleting
+// nothing (mlops prune --dry-run).
+func (s *Store) PruneCount(ctx context.Context, what string, cutoff time.Time) (int64, error) {
+	t, ok := PruneTables[what]
+	if !ok {
+		return 0, fmt.Errorf("cannot prune %q; choose from %s", what, strings.Join(PruneOrder, ", "))
+	}
+	cond := "created_at < $1"
+	if t.cond != "" {
+		cond += " AND " + t.cond
+	}
+	var n int64
+	err := s.reader().QueryRowContext(ctx, `SELECT count(*) FROM `+t.table+` WHERE `+cond, cutoff.UTC()).Scan(&n)
+	return n, classify(err)
+}
+
 // PruneOrder is the default order of what prune deletes.
 var PruneOrder = []string{"predictions", "metrics", "drift_reports", "alerts", "actions"}
 

@@ -106,7 +106,17 @@ func TestPrune(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			code, out, errs := run(t, url, "prune", "--older-than", "30d", "--what", "predictions,metrics,alerts", "--batch", "3")
+			code, out, errs := run(t, url, "prune", "--older-than", "30d", "--what", "predictions,metrics,alerts", "--dry-run")
+			if code != 0 || !strings.Contains(out, "predictions: 7 would be deleted") || !strings.Contains(out, "alerts: 1 would be deleted") ||
+				!strings.Contains(out, "total: 9 would be deleted") {
+				t.Fatalf("prune --dry-run: code %d out %q err %q", code, out, errs)
+			}
+			var left int
+			if err := s.DB().QueryRow(`SELECT count(*) FROM predictions`).Scan(&left); err != nil || left != 8 {
+				t.Fatalf("after --dry-run %d predictions, %v; want all 8", left, err)
+			}
+
+			code, out, errs = run(t, url, "prune", "--older-than", "30d", "--what", "predictions,metrics,alerts", "--batch", "3")
 			if code != 0 {
 				t.Fatalf("prune: code %d err %q", code, errs)
 			}

@@ -16,6 +16,7 @@ func runPrune(ctx context.Context, e *Env, args []string) error {
 	what := fs.String("what", strings.Join(store.PruneOrder, ","), "comma-separated kinds: "+strings.Join(store.PruneOrder, ", ")+
 		", and audit (never pruned unless named; a checkpoint keeps the chain verifiable)")
 	batch := fs.Int("batch", 5000, "rows deleted per transaction")
+	dryRun := fs.Bool("dry-run", false, "print how many rows each kind would lose, and delete nothing")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -45,6 +46,26 @@ func runPrune(ctx context.Context, e *Env, args []string) error {
 	}
 	defer s.Close()
 	cutoff := s.Now().Add(-age)
+	if *dryRun {
+		fmt.Fprintf(e.Stdout, "dry run: nothing is deleted; rows created before %s\n", cutoff.Format(time.RFC3339))
+		var total int64
+		for _, k := range kinds {
+			k = strings.TrimSpace(k)
+			var n int64
+			if k == "audit" {
+				n, err = s.AuditPruneCount(ctx, cutoff)
+			} else {
+				n, err = s.PruneCount(ctx, k, cutoff)
+			}
+			if err != nil {
+				return fmt.Errorf("count %s: %w", k, err)
+			}
+			total += n
+			fmt.Fprintf(e.Stdout, "%s: %d would be deleted\n", k, n)
+		}
+		fmt.Fprintf(e.Stdout, "total: %d would be deleted\n", total)
+		return nil
+	}
 	fmt.Fprintf(e.Stdout, "pruning rows created before %s\n", cutoff.Format(time.RFC3339))
 	var total int64
 	for _, k := range kinds {
