@@ -35,7 +35,7 @@ const maxPasswordBytes = 1024
 func openAccounts(ctx context.Context, e *Env) (*store.Store, error) {
 	st, err := e.OpenStore(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w (check DATABASE_URL; for PostgreSQL, that the server runs: pg_isready)", err)
+		return nil, err
 	}
 	m, err := st.Migrator()
 	if err != nil {

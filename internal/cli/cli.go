@@ -39,6 +39,14 @@ type Env struct {
 
 // OpenStore opens the configured database without migrating it.
 func (e *Env) OpenStore(ctx context.Context) (*store.Store, error) {
+	st, err := e.openStore(ctx)
+	if err != nil {
+		return nil, openError(e, err)
+	}
+	return st, nil
+}
+
+func (e *Env) openStore(ctx context.Context) (*store.Store, error) {
 	return store.Open(ctx, e.Config.DatabaseURL, store.Options{
 		PoolSize: e.Config.PoolSize,
 		Echo:     e.Config.Echo,
@@ -276,6 +284,29 @@ func redact(msg, rawURL string) string {
 	return msg
 }
 
+// oneLine joins a multi-line error into one line and drops a run of text
+// that repeats right after itself (pgx reports each connection attempt,
+// often the same twice).
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+	s = strings.Join(strings.Fields(s), " ")
+	for l := len(s) / 2; l >= 20; l-- {
+		for i := 0; i+2*l+1 <= len(s); i++ {
+			if s[i+l] == ' ' && s[i:i+l] == s[i+l+1:i+2*l+1] {
+				s = s[:i+l] + s[i+2*l+1:]
+				l = min(l+1, len(s)/2+1) // look again at this length
+				break
+			}
+		}
+	}
+	return s
+}
+
+// openError explains a failure to open the configured database: the hint
+// to check the server is for PostgreSQL only (SQLite's errors say what to
+// do themselves).
+func openError(e *Env, err error) error {
+	if t, perr := store.ParseURL(e.Config.DatabaseURL); perr == nil && t.Engine == store.Postgres {
+		return fmt.Errorf("%w (check DATABASE_URL, and that the server runs: pg_isready -h HOST -p PORT)", err)
+	}
+	return err
 }

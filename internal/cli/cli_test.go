@@ -156,6 +156,14 @@ func TestErrorsAreOneLineWithoutSecrets(t *testing.T) {
 	if !strings.Contains(errs, "pg_isready") {
 		t.Errorf("want a hint on what to do, got %q", errs)
 	}
+	if i := strings.Index(errs, "connection refused"); i >= 0 && strings.Contains(errs[i+1:], "connection refused") {
+		t.Errorf("the same error text twice in one line: %q", errs)
+	}
+	// SQLite: the message names the missing folder, and no PostgreSQL hint.
+	code, _, errs = run(t, "sqlite:///"+t.TempDir()+"/missing/x.db", "migrate", "current")
+	if code == 0 || !strings.Contains(errs, "does not exist") || strings.Contains(errs, "pg_isready") {
+		t.Errorf("SQLite in a missing folder: code %d, %q", code, errs)
+	}
 
 	if code, _, errs = run(t, "sqlite:///:memory:", "no-such-command"); code != 2 || !strings.Contains(errs, "unknown command") {
 		t.Errorf("unknown command: code %d err %q", code, errs)

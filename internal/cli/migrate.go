@@ -17,7 +17,7 @@ import (
 func withMigrator(ctx context.Context, e *Env, fn func(s *store.Store, m *store.Migrator) error) error {
 	s, err := e.OpenStore(ctx)
 	if err != nil {
-		return fmt.Errorf("%w (check DATABASE_URL; for PostgreSQL, that the server runs: pg_isready)", err)
+		return err
 	}
 	defer s.Close()
 	m, err := s.Migrator()
