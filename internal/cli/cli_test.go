@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"strings"
 	"testing"
 	"time"
@@ -254,8 +253,16 @@ func TestDatabaseURLForms(t *testing.T) {
 	if err := s.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := s.ModelVersionCreate(context.Background(), mlops.NewModelVersion{ModelName: "m", Version: "1", Algorithm: "rf"}); err != nil {
+		t.Fatalf("write to the memory database: %v", err)
+	}
 	var n int
-	if err := s.DB().QueryRow(`SELECT count(*) FROM model_versions`).Scan(&n); err != nil && err != sql.ErrNoRows {
-		t.Fatalf("memory database lost its tables: %v", err)
+	if err := s.DB().QueryRow(`SELECT count(*) FROM model_versions`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("the memory database holds %d versions (%v), want the 1 written: it lost its tables or rows", n, err)
+	}
+	for _, in := range []string{"postgresql://u:p@h:5432/db", "postgresql+psycopg2://u:p@h:5432/db"} {
+		if got, _ := store.ParseURL(in); !strings.HasPrefix(got.URL, "postgres://u:p@h:5432/db") {
+			t.Errorf("ParseURL(%q).URL = %q, want the postgres:// form pgx reads", in, got.URL)
+		}
 	}
 }

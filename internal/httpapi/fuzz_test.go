@@ -82,10 +82,6 @@ func FuzzCreateModel(f *testing.F) {
 		`{"model_name":"m","version":"7","algorithm":"rf","hyperparameters":{"k":"\u0000"}}`)
 }
 
-func FuzzActivateModel(f *testing.F) {
-	fuzzRoute(f, "POST", "/api/v1/models/1/activate", `{"force":true}`)
-}
-
 func FuzzCreatePrediction(f *testing.F) {
 	fuzzRoute(f, "POST", "/api/v1/predictions",
 		`{"model_id":1,"features":{"age":42},"prediction":1,"probability":0.9,"latency_ms":3}`,
