@@ -158,6 +158,18 @@ func TestKillDuringLoadLosesNoAcknowledgedWrite(t *testing.T) {
 			_, _ = startServe(t, bin, dbURL)
 			s := storetest.OpenURL(t, dbURL, store.Options{})
 			ctx := context.Background()
+			// A kill cannot tell a missing flush: the settings that make a
+			// commit durable must hold on the store's own connections.
+			durable := map[string]string{"PRAGMA synchronous": "2"} // FULL
+			if engine == store.Postgres {
+				durable = map[string]string{"SHOW synchronous_commit": "on", "SHOW fsync": "on"}
+			}
+			for q, want := range durable {
+				var got string
+				if err := s.DB().QueryRowContext(ctx, q).Scan(&got); err != nil || got != want {
+					t.Fatalf("%s = %q (%v), want %q: commits would not be durable", q, got, err, want)
+				}
+			}
 			missing := 0
 			for id := range acked {
 				if _, err := s.PredictionGet(ctx, id); err != nil {
