@@ -1,8 +1,8 @@
 package store
 
-// Read queries the admin UI (internal/webui) needs beyond the seed's CRUD:
-// summaries, counts and bounded lists. Plain SQL that runs unchanged on both
-// engines.
+// Summaries beyond the seed's CRUD: model summaries, counts by status,
+// prediction statistics, the approval queue and decided actions, in bounded
+// pages. Plain SQL that runs unchanged on both engines.
 
 import (
 	"context"
