@@ -78,10 +78,7 @@ func (s *Store) withApprovals(ctx context.Context, actions []mlops.AgentAction) 
 }
 
 // withApproval is withApprovals for one action.
-func (s *Store) withApproval(ctx context.Context, a mlops.AgentAction, err error) (mlops.AgentAction, error) {
-	if err != nil {
-		return a, err
-	}
+func (s *Store) withApproval(ctx context.Context, a mlops.AgentAction) (mlops.AgentAction, error) {
 	one := []mlops.AgentAction{a}
 	if err := s.withApprovals(ctx, one); err != nil {
 		return a, err
@@ -124,7 +121,7 @@ func (s *Store) ActionCreate(ctx context.Context, in mlops.NewAgentAction) (mlop
 			}
 			return nil, err
 		}
-		if a, err = tx.withApproval(ctx, a, nil); err != nil {
+		if a, err = tx.withApproval(ctx, a); err != nil {
 			return nil, err
 		}
 		return []change{{event: "action.proposed", entityType: "action", entityID: a.ActionID, after: a}}, nil
@@ -138,7 +135,7 @@ func (s *Store) ActionGet(ctx context.Context, actionID string) (mlops.AgentActi
 	if err != nil {
 		return a, notFound(err, "action %q", actionID)
 	}
-	return s.withApproval(ctx, a, nil)
+	return s.withApproval(ctx, a)
 }
 
 // ActionFilter selects actions for ActionList.
@@ -156,7 +153,7 @@ func (s *Store) ActionList(ctx context.Context, f ActionFilter) ([]mlops.AgentAc
 		return nil, "", err
 	}
 	if f.Status != "" && !f.Status.Valid() {
-		return nil, "", mlops.Invalid("status", "must be one of pending, approved, rejected, executed, failed, got %q", f.Status)
+		return nil, "", mlops.Invalid("status", "must be one of pending, approved, rejected, executed, failed, expired, got %q", f.Status)
 	}
 	var q query
 	if f.Status != "" {
@@ -166,8 +163,14 @@ func (s *Store) ActionList(ctx context.Context, f ActionFilter) ([]mlops.AgentAc
 		q.add("created_at >= ?", f.Since.UTC())
 	}
 	q.keyset(cur)
+	return s.actionPage(ctx, q, "created_at DESC, id DESC", limit)
+}
+
+// actionPage runs one page of a query over agent_actions, ordered by
+// order, and fills in each action's approvals.
+func (s *Store) actionPage(ctx context.Context, q query, order string, limit int) ([]mlops.AgentAction, string, error) {
 	rows, err := s.reader().QueryContext(ctx, `SELECT `+actionColumns+` FROM agent_actions`+q.sql()+
-		` ORDER BY created_at DESC, id DESC`+limitSQL(limit), q.args...)
+		` ORDER BY `+order+limitSQL(limit), q.args...)
 	items, err := collect(rows, err, scanAction)
 	if err != nil {
 		return nil, "", err
@@ -292,7 +295,7 @@ func (s *Store) expireLocked(ctx context.Context, before mlops.AgentAction) (cha
 	a, err := scanAction(s.writer().QueryRowContext(ctx, `UPDATE agent_actions SET status = 'expired'
 		WHERE action_id = $1 AND status = 'pending' RETURNING `+actionColumns, before.ActionID))
 	if err == nil {
-		a, err = s.withApproval(ctx, a, nil)
+		a, err = s.withApproval(ctx, a)
 	}
 	return change{event: "action.expired", entityType: "action", entityID: a.ActionID, before: before, after: a, by: &System}, classify(err)
 }
@@ -321,7 +324,7 @@ func (s *Store) actionForUpdate(ctx context.Context, actionID string) (mlops.Age
 		a.RequiredApprovals = 1
 		return a, nil
 	}
-	return s.withApproval(ctx, a, nil)
+	return s.withApproval(ctx, a)
 }
 
 // transitionError explains why action a cannot move to state to.
@@ -372,7 +375,7 @@ func (s *Store) actionFinish(ctx context.Context, actionID string, to mlops.Acti
 		if err != nil {
 			return nil, classify(err)
 		}
-		if out, err = tx.withApproval(ctx, a, nil); err != nil {
+		if out, err = tx.withApproval(ctx, a); err != nil {
 			return nil, err
 		}
 		return []change{{event: "action." + string(to), entityType: "action", entityID: actionID, before: before, after: out}}, nil

@@ -244,12 +244,12 @@ func (s *Store) lockHead(ctx context.Context) (chainHead, error) {
 		lock = ` FOR UPDATE`
 	}
 	var h chainHead
-	err := s.writer().QueryRowContext(ctx, `SELECT last_seq, last_hash FROM audit_head WHERE id = 1`+lock).Scan(&h.seq, &h.hash)
+	err := s.writer().QueryRowContext(ctx, auditHeadSQL+lock).Scan(&h.seq, &h.hash)
 	return h, classify(err)
 }
 
 func (s *Store) moveHead(ctx context.Context, h chainHead) error {
-	_, err := s.writer().ExecContext(ctx, `UPDATE audit_head SET last_seq = $1, last_hash = $2 WHERE id = 1`, h.seq, h.hash)
+	_, err := s.writer().ExecContext(ctx, auditMoveSQL, h.seq, h.hash)
 	return classify(err)
 }
 
@@ -513,7 +513,7 @@ func (s *Store) AuditVerify(ctx context.Context, from int64, progress func(check
 	// may extend the chain meanwhile, and those events are for the next run.
 	var headSeq int64
 	var headHash string
-	if err := s.reader().QueryRowContext(ctx, `SELECT last_seq, last_hash FROM audit_head WHERE id = 1`).Scan(&headSeq, &headHash); err != nil {
+	if err := s.reader().QueryRowContext(ctx, auditHeadSQL).Scan(&headSeq, &headHash); err != nil {
 		return 0, classify(err)
 	}
 	startSeq := int64(0)
@@ -638,18 +638,13 @@ func (s *Store) AuditPrune(ctx context.Context, cutoff time.Time) (int64, error)
 	var deleted int64
 	err := s.audited(ctx, func(tx *Store) ([]change, error) {
 		w := tx.writer()
-		lock := ``
-		if tx.engine == Postgres {
-			lock = ` FOR UPDATE`
-		}
-		var headSeq int64
-		var headHash string
-		if err := w.QueryRowContext(ctx, `SELECT last_seq, last_hash FROM audit_head WHERE id = 1`+lock).Scan(&headSeq, &headHash); err != nil {
-			return nil, classify(err)
+		head, err := tx.lockHead(ctx)
+		if err != nil {
+			return nil, err
 		}
 		var through sql.NullInt64
 		if err := w.QueryRowContext(ctx, `SELECT MAX(seq) FROM audit_events WHERE seq IS NOT NULL AND at < $1 AND seq < $2`,
-			cutoff.UTC(), headSeq).Scan(&through); err != nil {
+			cutoff.UTC(), head.seq).Scan(&through); err != nil {
 			return nil, classify(err)
 		}
 		if !through.Valid {

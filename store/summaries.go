@@ -57,21 +57,11 @@ func (s *Store) ActionPendingList(ctx context.Context, p Page) ([]mlops.AgentAct
 	if cur != nil {
 		q.add("(created_at > ? OR (created_at = ? AND id > ?))", cur.CreatedAt, cur.CreatedAt, cur.ID)
 	}
-	rows, err := s.reader().QueryContext(ctx, `SELECT `+actionColumns+` FROM agent_actions`+q.sql()+
-		` ORDER BY created_at, id`+limitSQL(limit), q.args...)
-	items, err := collect(rows, err, scanAction)
-	if err != nil {
-		return nil, "", err
-	}
-	items, next := trimPage(items, limit, func(a mlops.AgentAction) Cursor { return Cursor{a.CreatedAt, a.ID} })
-	if err := s.withApprovals(ctx, items); err != nil {
-		return nil, "", err
-	}
-	return items, next, nil
+	return s.actionPage(ctx, q, "created_at, id", limit)
 }
 
 // ActionDecidedList lists actions that are no longer pending (approved,
-// rejected, executed, failed), newest first.
+// rejected, executed, failed, expired), newest first.
 func (s *Store) ActionDecidedList(ctx context.Context, p Page) ([]mlops.AgentAction, string, error) {
 	limit, cur, err := p.resolve()
 	if err != nil {
@@ -80,17 +70,7 @@ func (s *Store) ActionDecidedList(ctx context.Context, p Page) ([]mlops.AgentAct
 	var q query
 	q.add("status <> 'pending'")
 	q.keyset(cur)
-	rows, err := s.reader().QueryContext(ctx, `SELECT `+actionColumns+` FROM agent_actions`+q.sql()+
-		` ORDER BY created_at DESC, id DESC`+limitSQL(limit), q.args...)
-	items, err := collect(rows, err, scanAction)
-	if err != nil {
-		return nil, "", err
-	}
-	items, next := trimPage(items, limit, func(a mlops.AgentAction) Cursor { return Cursor{a.CreatedAt, a.ID} })
-	if err := s.withApprovals(ctx, items); err != nil {
-		return nil, "", err
-	}
-	return items, next, nil
+	return s.actionPage(ctx, q, "created_at DESC, id DESC", limit)
 }
 
 // ActionCountByStatus counts actions per status. Statuses without actions

@@ -43,7 +43,7 @@ type ActionPath struct {
 }
 
 type actionListIn struct {
-	Status mlops.ActionStatus `query:"status" enum:"pending,approved,rejected,executed,failed" doc:"Only actions in this status; pending is the approval queue."`
+	Status mlops.ActionStatus `query:"status" enum:"pending,approved,rejected,executed,failed,expired" doc:"Only actions in this status; pending is the approval queue."`
 	PageParams
 }
 
