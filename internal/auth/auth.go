@@ -151,9 +151,9 @@ func (a *Authenticator) SecureCookies() bool { return a.opts.SecureCookies }
 
 func (a *Authenticator) now() time.Time { return a.opts.Now().UTC() }
 
-// Open is the principal of a request in the open mode (auth off, or auto
-// with no account yet): anonymous, and allowed everything.
-var Open = mlops.Principal{Name: "anonymous", Kind: mlops.KindAnonymous, Role: mlops.RoleAdmin}
+// OpenPrincipal is the principal of a request in the open mode (auth off,
+// or auto with no account yet): anonymous, and allowed everything.
+var OpenPrincipal = mlops.Principal{Name: "anonymous", Kind: mlops.KindAnonymous, Role: mlops.RoleAdmin}
 
 // nobody is a request without credentials where credentials are needed.
 var nobody = mlops.Principal{Name: "anonymous", Kind: mlops.KindAnonymous}
@@ -179,13 +179,13 @@ func unauthorized(format string, args ...any) *Error {
 // Challenge is the WWW-Authenticate value of a 401 from the API.
 const Challenge = `Bearer realm="mlops", Basic realm="mlops", charset="UTF-8"`
 
-// Authenticate returns who makes r. A request without credentials is Open
+// Authenticate returns who makes r. A request without credentials is OpenPrincipal
 // when the mode allows it, else an anonymous principal without a role. Bad
 // credentials are an *Error (401 or 429); an unreachable store is a store
 // error (503).
 func (a *Authenticator) Authenticate(r *http.Request) (mlops.Principal, error) {
 	if a == nil || a.opts.Mode == ModeOff {
-		return Open, nil
+		return OpenPrincipal, nil
 	}
 	ctx := r.Context()
 	if h := r.Header.Get("Authorization"); h != "" {
@@ -216,7 +216,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (mlops.Principal, error) {
 		return nobody, err
 	}
 	if open {
-		return Open, nil
+		return OpenPrincipal, nil
 	}
 	return nobody, nil
 }
@@ -611,7 +611,7 @@ func CallerFrom(ctx context.Context) Caller {
 // Attach authenticates r and returns it with its Caller in the context. A
 // request that already carries one is returned as is, so nested handlers
 // (the API and the UI mounted in it) authenticate once. A nil
-// Authenticator attaches the open principal (no auth).
+// Authenticator attaches OpenPrincipal (no auth).
 func (a *Authenticator) Attach(r *http.Request) *http.Request {
 	if _, ok := r.Context().Value(ctxKey{}).(Caller); ok {
 		return r
