@@ -79,10 +79,20 @@ func registerOps(api huma.API, s *Server) {
 }
 
 // ready checks, live, that the database answers and that no migration is
-// pending (another process may have applied them since the last call).
+// pending (another process may have applied them since the last call). A
+// failed check is tried once more: after an outage the pool may hand out
+// one connection that died meanwhile, and it is discarded by the failure.
 func (s *Server) ready(ctx context.Context) (Health, error) {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
+	h, err := s.readyOnce(ctx)
+	if err != nil && ctx.Err() == nil {
+		h, err = s.readyOnce(ctx)
+	}
+	return h, err
+}
+
+func (s *Server) readyOnce(ctx context.Context) (Health, error) {
 	unready := func(format string, args ...any) (Health, error) {
 		return Health{}, huma.ErrorWithHeaders(newProblem(http.StatusServiceUnavailable, fmt.Sprintf(format, args...)),
 			http.Header{"Retry-After": {"1"}})
