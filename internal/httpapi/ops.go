@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -19,8 +20,10 @@ type Health struct {
 	Revision *int64 `json:"revision,omitempty" doc:"The migration revision the database is at (readyz)."`
 }
 
-// readyTimeout bounds the database checks of /readyz.
-const readyTimeout = 3 * time.Second
+// readyTimeout bounds the database checks of /readyz. They wait their turn
+// for a pooled connection like any request, so a small pool under load
+// (DATABASE_POOL_SIZE=1 and many clients) needs some seconds.
+const readyTimeout = 5 * time.Second
 
 func registerOps(api huma.API, s *Server) {
 	tags := []string{"Operations"}
@@ -112,6 +115,10 @@ func (s *Server) readyOnce(ctx context.Context) (Health, error) {
 		return unready("not ready: the migrations cannot be read (the server log has the error)")
 	}
 	cur, err := m.Current(ctx)
+	if err != nil && (ctx.Err() != nil || errors.Is(err, mlops.ErrUnavailable)) {
+		logged("the database did not answer in time", err)
+		return unready("not ready: the database did not answer within %s (the server log has the error)", readyTimeout)
+	}
 	if err != nil {
 		logged("no migration history", err)
 		return unready("not ready: the database has no migration history yet; run mlops migrate upgrade, or start mlops serve without --no-migrate")
