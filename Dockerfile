@@ -1,5 +1,6 @@
 # mlops: a small multi-stage build. Untested here (no Docker engine runs on
-# the build machines).
+# the build machines). How to use it with docker-compose.yml:
+# docs/operations.md (Docker).
 #
 # Accounts: listening on 0.0.0.0 with no account yet, serve refuses to start
 # (MLOPS_AUTH=auto). Give the container its first admin on start with

@@ -11,7 +11,7 @@ import (
 // Role is what an account may do: one of Roles.
 type Role string
 
-// The roles of API.md's table, from least to most.
+// The roles of docs/api.md's table, from least to most.
 const (
 	RoleViewer   Role = "viewer"
 	RolePipeline Role = "pipeline"
@@ -30,7 +30,7 @@ func (r Role) Valid() bool { return oneOf(r, Roles) }
 // do. Every route and UI control declares the one it needs.
 type Permission string
 
-// The permissions of API.md's roles table.
+// The permissions of docs/api.md's roles table.
 const (
 	// PermRead: read every record, report and page.
 	PermRead Permission = "read"
@@ -54,7 +54,7 @@ const (
 // Permissions lists every Permission.
 var Permissions = []Permission{PermRead, PermIngest, PermActivate, PermAct, PermReview, PermAudit, PermAdmin}
 
-// grants is API.md's roles table. An admin may do everything.
+// grants is docs/api.md's roles table. An admin may do everything.
 var grants = map[Role][]Permission{
 	RoleViewer:   {PermRead},
 	RolePipeline: {PermRead, PermIngest, PermActivate},
@@ -81,7 +81,7 @@ func RolesWith(p Permission) []Role {
 // PrincipalKind says what kind of caller a Principal is.
 type PrincipalKind string
 
-// Principal kinds (API.md's actor_kind).
+// Principal kinds (docs/api.md's actor_kind).
 const (
 	KindUser      PrincipalKind = "user"
 	KindToken     PrincipalKind = "token"

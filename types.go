@@ -183,6 +183,7 @@ type NewPrediction struct {
 	Probability *float64
 	LatencyMS   *float64
 	Actual      *int64
+	CreatedAt   *time.Time // when the prediction was made; nil: when it is stored
 }
 
 // DriftReport is the result of one drift detection run.
@@ -283,7 +284,8 @@ type NewPerformanceMetric struct {
 	MetricName  string
 	MetricValue float64
 	ModelID     *int64
-	Metadata    JSON // an object; nil means {}
+	Metadata    JSON       // an object; nil means {}
+	CreatedAt   *time.Time // when the value was measured; nil: when it is stored
 }
 
 // Alert is a system alert with an acknowledge/resolve lifecycle.

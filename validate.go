@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -13,6 +14,15 @@ import (
 const (
 	MaxNameLen = 255
 	MaxTextLen = 64 << 10
+)
+
+// Bounds of measured values, so that every value the service accepts can
+// be summed and averaged by either engine without overflowing: a latency
+// of more than a day is not a latency, and a metric value beyond ±1e15 is
+// past the integers a float64 holds exactly.
+const (
+	MaxLatencyMS       = 86_400_000
+	MaxMetricMagnitude = 1e15
 )
 
 // Validate checks a model version registration.
@@ -55,9 +65,40 @@ func (p *NewPrediction) Validate() error {
 	if p.Probability != nil && !inUnit(*p.Probability) {
 		v.Add("probability", "must be within [0, 1], got %v", *p.Probability)
 	}
-	if p.LatencyMS != nil && (!finite(*p.LatencyMS) || *p.LatencyMS < 0) {
-		v.Add("latency_ms", "must be a finite number >= 0, got %v", *p.LatencyMS)
+	if p.LatencyMS != nil && !(*p.LatencyMS >= 0 && *p.LatencyMS <= MaxLatencyMS) {
+		v.Add("latency_ms", "must be within [0, %d] (milliseconds; at most a day), got %v", MaxLatencyMS, *p.LatencyMS)
 	}
+	return v.Err()
+}
+
+// MaxFutureSkew is how far in the future a created_at may lie (clocks of
+// clients and server differ a little); history of any age is accepted.
+const MaxFutureSkew = 5 * time.Minute
+
+// ValidateAt checks a prediction as Validate does, and its CreatedAt
+// against the server's time now.
+func (p *NewPrediction) ValidateAt(now time.Time) error {
+	return createdAt(p.Validate(), p.CreatedAt, now)
+}
+
+// ValidateAt checks a metric point as Validate does, and its CreatedAt
+// against the server's time now.
+func (m *NewPerformanceMetric) ValidateAt(now time.Time) error {
+	return createdAt(m.Validate(), m.CreatedAt, now)
+}
+
+// createdAt adds to err (a *ValidationError or nil) the check of a
+// client-supplied creation time.
+func createdAt(err error, t *time.Time, now time.Time) error {
+	if t == nil || !t.After(now.Add(MaxFutureSkew)) {
+		return err
+	}
+	v, ok := AsValidation(err)
+	if !ok {
+		v = &ValidationError{}
+	}
+	v.Add("created_at", "is %s in the future (server time %s); at most %s ahead is accepted: send the time the value was produced",
+		t.Sub(now).Round(time.Second), now.UTC().Format(time.RFC3339), MaxFutureSkew)
 	return v.Err()
 }
 
@@ -107,8 +148,8 @@ func (a *NewAgentAction) Validate() error {
 func (m *NewPerformanceMetric) Validate() error {
 	v := &ValidationError{}
 	requiredName(v, "metric_name", m.MetricName)
-	if !finite(m.MetricValue) {
-		v.Add("metric_value", "must be a finite number, got %v", m.MetricValue)
+	if !(math.Abs(m.MetricValue) <= MaxMetricMagnitude) {
+		v.Add("metric_value", "must be a finite number within ±1e15, got %v", m.MetricValue)
 	}
 	if m.ModelID != nil && *m.ModelID <= 0 {
 		v.Add("model_id", "must be the id of a registered model version (a positive integer) or left out")

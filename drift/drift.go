@@ -49,7 +49,16 @@ func Quantile(x []float64, p float64) float64 {
 	if lo >= n-1 {
 		return x[n-1]
 	}
-	return x[lo] + (h-float64(lo))*(x[lo+1]-x[lo])
+	f := h - float64(lo)
+	if f == 0 {
+		return x[lo]
+	}
+	if d := x[lo+1] - x[lo]; !math.IsInf(d, 0) {
+		return x[lo] + f*d
+	}
+	// Neighbours of opposite sign near the float64 limits: their
+	// difference overflows, the weighted sum does not.
+	return (1-f)*x[lo] + f*x[lo+1]
 }
 
 // binCounts counts the values of x in the bins (-inf, e0], (e0, e1], …,

@@ -2,6 +2,7 @@ package drift
 
 import (
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -110,5 +111,28 @@ func TestReservoirBounded(t *testing.T) {
 		if r.Values[i] != r2.Values[i] {
 			t.Fatal("reservoir with the same seed is not reproducible")
 		}
+	}
+}
+
+// TestExtremeValues: values at the float64 limits, whose differences
+// overflow, still give finite quantiles, PSI and KS.
+func TestExtremeValues(t *testing.T) {
+	ref := []float64{-math.MaxFloat64, -1, 0, 1, math.MaxFloat64}
+	cur := []float64{-math.MaxFloat64, math.MaxFloat64, math.MaxFloat64, 3}
+	sorted := slices.Clone(ref)
+	slices.Sort(sorted)
+	for _, p := range []float64{0.1, 0.125, 0.5, 0.9} {
+		if q := Quantile(sorted, p); math.IsNaN(q) || math.IsInf(q, 0) {
+			t.Errorf("Quantile(%v) = %v", p, q)
+		}
+	}
+	if q := Quantile([]float64{-math.MaxFloat64, math.MaxFloat64}, 0.5); q != 0 {
+		t.Errorf("midpoint of the float64 limits = %v, want 0", q)
+	}
+	if psi := PSI(ref, cur, 4); math.IsNaN(psi) || math.IsInf(psi, 0) {
+		t.Errorf("PSI = %v", psi)
+	}
+	if d, p := KS(ref, cur); math.IsNaN(d) || math.IsNaN(p) {
+		t.Errorf("KS = %v, %v", d, p)
 	}
 }

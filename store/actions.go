@@ -142,11 +142,14 @@ func (s *Store) ActionGet(ctx context.Context, actionID string) (mlops.AgentActi
 type ActionFilter struct {
 	Status mlops.ActionStatus // empty: every status
 	Since  time.Time          // zero: no lower bound
+	// OldestFirst lists oldest first instead of newest first: with Status
+	// pending, the approval queue in the order it should be worked through.
+	OldestFirst bool
 	Page
 }
 
-// ActionList lists actions newest first; Status pending is the approval
-// queue.
+// ActionList lists actions newest first, or oldest first with OldestFirst
+// (the seed's get_pending_actions is Status pending, OldestFirst, no limit).
 func (s *Store) ActionList(ctx context.Context, f ActionFilter) ([]mlops.AgentAction, string, error) {
 	limit, cur, err := f.Page.resolve()
 	if err != nil {
@@ -161,6 +164,12 @@ func (s *Store) ActionList(ctx context.Context, f ActionFilter) ([]mlops.AgentAc
 	}
 	if !f.Since.IsZero() {
 		q.add("created_at >= ?", f.Since.UTC())
+	}
+	if f.OldestFirst {
+		if cur != nil {
+			q.add("(created_at > ? OR (created_at = ? AND id > ?))", cur.CreatedAt, cur.CreatedAt, cur.ID)
+		}
+		return s.actionPage(ctx, q, "created_at, id", limit)
 	}
 	q.keyset(cur)
 	return s.actionPage(ctx, q, "created_at DESC, id DESC", limit)
@@ -180,18 +189,6 @@ func (s *Store) actionPage(ctx context.Context, q query, order string, limit int
 		return nil, "", err
 	}
 	return items, next, nil
-}
-
-// ActionsPending returns the approval queue, oldest first (the seed's
-// get_pending_actions).
-func (s *Store) ActionsPending(ctx context.Context) ([]mlops.AgentAction, error) {
-	rows, err := s.reader().QueryContext(ctx, `SELECT `+actionColumns+` FROM agent_actions
-		WHERE status = 'pending' ORDER BY created_at, id`)
-	items, err := collect(rows, err, scanAction)
-	if err != nil {
-		return nil, err
-	}
-	return items, s.withApprovals(ctx, items)
 }
 
 // ActionApprove records reviewer's approval of a pending action (the seed's

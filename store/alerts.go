@@ -62,6 +62,64 @@ func (s *Store) AlertCreate(ctx context.Context, in mlops.NewAlert) (mlops.Alert
 	return a, err
 }
 
+// AlertRaiseByKey raises the alert of a recurring condition, named by key
+// (its dedup_key) and tied to a model version: while an alert with that key
+// is open (active or acknowledged), it counts one more occurrence on that
+// alert (occurrences + 1, last_seen_at now, message and related_data
+// replaced) and records alert.repeated with the alert before and after;
+// otherwise it inserts a new active alert and records alert.created.
+// created reports which. The partial unique index ux_alerts_dedup_open
+// makes sure that concurrent raisers of one key never open two alerts: the
+// open alert is read (and on PostgreSQL locked) first, and an insert that
+// loses a race counts its occurrence on the winner's alert instead.
+func (s *Store) AlertRaiseByKey(ctx context.Context, key string, modelID int64, in mlops.NewAlert) (a mlops.Alert, created bool, err error) {
+	if err := in.Validate(); err != nil {
+		return a, false, err
+	}
+	if key == "" || len(key) > mlops.MaxNameLen {
+		return a, false, mlops.Invalid("dedup_key", "must be 1 to %d bytes, got %d", mlops.MaxNameLen, len(key))
+	}
+	related := jsonArg(in.RelatedData, "{}")
+	err = s.audited(ctx, func(tx *Store) ([]change, error) {
+		now := tx.Now()
+		for attempt := 0; ; attempt++ {
+			prev, err := scanAlert(tx.writer().QueryRowContext(ctx, `SELECT `+alertColumns+` FROM alerts
+				WHERE dedup_key = $1 AND status <> 'resolved'`+tx.forUpdate(), key))
+			if err == nil {
+				a, err = scanAlert(tx.writer().QueryRowContext(ctx, `UPDATE alerts
+					SET occurrences = occurrences + 1, last_seen_at = $2, message = $3, related_data = $4
+					WHERE id = $1 RETURNING `+alertColumns, prev.ID, now, in.Message, related))
+				if err != nil {
+					return nil, classify(err)
+				}
+				return []change{alertChange("alert.repeated", &prev, a)}, nil
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return nil, classify(err)
+			}
+			a, err = scanAlert(tx.writer().QueryRowContext(ctx, `
+				INSERT INTO alerts (alert_type, severity, title, message, status, related_data, created_at,
+					model_id, dedup_key, occurrences, last_seen_at)
+				VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $8, 1, $6)
+				ON CONFLICT (dedup_key) WHERE status <> 'resolved' DO NOTHING
+				RETURNING `+alertColumns,
+				in.AlertType, string(in.Severity), in.Title, in.Message, related, now, modelID, key))
+			if err == nil {
+				created = true
+				return []change{alertChange("alert.created", nil, a)}, nil
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return nil, modelRef(classify(err), "model_id", modelID)
+			}
+			// Another transaction raised it since the read: count on that one.
+			if attempt == 2 {
+				return nil, fmt.Errorf("%w: alert %q keeps being raised and resolved concurrently (retry)", mlops.ErrConflict, key)
+			}
+		}
+	})
+	return a, created, err
+}
+
 // alertChange is the event of a change to an alert; before is nil for a
 // new one.
 func alertChange(event string, before *mlops.Alert, after mlops.Alert) change {
@@ -140,13 +198,6 @@ func (s *Store) AlertList(ctx context.Context, f AlertFilter) ([]mlops.Alert, st
 	}
 	items, next := trimPage(items, limit, func(a mlops.Alert) Cursor { return Cursor{a.CreatedAt, a.ID} })
 	return items, next, nil
-}
-
-// AlertsActive returns every active alert, newest first (the seed's
-// get_active_alerts).
-func (s *Store) AlertsActive(ctx context.Context) ([]mlops.Alert, error) {
-	items, _, err := s.AlertList(ctx, AlertFilter{Status: mlops.AlertActive, Page: Page{Limit: -1}})
-	return items, err
 }
 
 // AlertAcknowledge moves an active alert to acknowledged (the seed's

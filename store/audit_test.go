@@ -196,7 +196,7 @@ func TestAuditEventPerChange(t *testing.T) {
 		sameJSON(t, "predictions.logged before", e.Before, nil)
 		sameJSON(t, "predictions.logged after", e.After, map[string]any{"count": 3, "first_id": ids[0], "last_id": ids[2], "model_ids": []int64{m.ID}})
 		e = oneEvent(t, s, func() (err error) {
-			ids, err = s.PredictionCreateStream(ctx, 2, func(i int) (mlops.NewPrediction, error) { return pred([]int64{m2.ID, m.ID}[i]), nil })
+			ids, err = s.PredictionCreateBatch(ctx, []mlops.NewPrediction{pred(m2.ID), pred(m.ID)})
 			return
 		})
 		wantEvent(t, e, "predictions.logged", "model_version", "batch", alice)
@@ -331,7 +331,7 @@ func TestAuditEventPerChange(t *testing.T) {
 // alert records the report under the caller, and the alert and the action
 // the rule proposes under System (with the caller's request); a recurring
 // condition records alert.repeated with the alert before and after. Run
-// through RulesRun (one transaction on PostgreSQL) and DriftCheck (its own).
+// through the monitor's RulesRun and DriftCheck.
 func TestAuditRuleEvents(t *testing.T) {
 	loopEach(t, func(t *testing.T, s *store.Store, c *loopClock) {
 		ctx := store.WithActor(context.Background(), alice)
@@ -345,7 +345,8 @@ func TestAuditRuleEvents(t *testing.T) {
 		c.Set(loopT0.Add(2 * time.Hour))
 
 		last := lastEventID(t, s)
-		res, err := s.RulesRun(ctx)
+		mon := loopMonitor(s)
+		res, err := mon.RulesRun(ctx)
 		if err != nil || res.Skipped || len(res.Outcomes) != 1 || res.Outcomes[0].Alert == nil || res.Outcomes[0].Action == nil {
 			t.Fatalf("RulesRun = %+v, %v", res, err)
 		}
@@ -367,7 +368,7 @@ func TestAuditRuleEvents(t *testing.T) {
 
 		c.Set(loopT0.Add(2*time.Hour + time.Minute))
 		last = lastEventID(t, s)
-		res2, err := s.RulesRun(ctx)
+		res2, err := mon.RulesRun(ctx)
 		if err != nil || len(res2.Outcomes) != 1 || res2.Outcomes[0].Alert == nil || res2.Outcomes[0].NewAlert {
 			t.Fatalf("second RulesRun = %+v, %v", res2, err)
 		}
@@ -383,10 +384,10 @@ func TestAuditRuleEvents(t *testing.T) {
 			t.Errorf("occurrences = %d, want 2", res2.Outcomes[0].Alert.Occurrences)
 		}
 
-		// DriftCheck in a transaction of its own.
+		// A drift check asked for by hand.
 		c.Set(loopT0.Add(2*time.Hour + 2*time.Minute))
 		last = lastEventID(t, s)
-		rep3, err := s.DriftCheck(ctx, m.ID, loopDriftOpts())
+		rep3, err := mon.DriftCheck(ctx, m.ID, loopDriftOpts())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,7 +7,7 @@ package store_test
 //	MLOPS_TEST_DATABASE_URL=postgres://... go test ./store/ -run '^$' -bench . -benchtime 1s
 //
 // Without MLOPS_TEST_DATABASE_URL the PostgreSQL half skips. Figures and
-// the machine they ran on are in README.md (Benchmarks).
+// the machine they ran on are in docs/benchmarks.md.
 
 import (
 	"context"

@@ -39,7 +39,7 @@ func TestActionWorkflow(t *testing.T) {
 		c.Advance(time.Second)
 		mustAction(t, s, "act-4")
 
-		pending, err := s.ActionsPending(ctx)
+		pending, _, err := s.ActionList(ctx, store.ActionFilter{Status: mlops.ActionPending, OldestFirst: true})
 		must(t, err)
 		if got := actionIDs(pending); !reflect.DeepEqual(got, []string{"act-1", "act-3", "act-4"}) {
 			t.Fatalf("pending queue = %v, want oldest first [act-1 act-3 act-4]", got)
@@ -59,7 +59,7 @@ func TestActionWorkflow(t *testing.T) {
 		if rj.Status != mlops.ActionRejected || *rj.ReviewedBy != "bob" || !rj.ReviewedAt.Equal(tApprove) || rj.ReviewComment != nil {
 			t.Fatalf("rejected: %+v", rj)
 		}
-		pending, err = s.ActionsPending(ctx)
+		pending, _, err = s.ActionList(ctx, store.ActionFilter{Status: mlops.ActionPending, OldestFirst: true})
 		must(t, err)
 		if got := actionIDs(pending); !reflect.DeepEqual(got, []string{"act-4"}) {
 			t.Fatalf("pending after review = %v, want [act-4]", got)
@@ -195,6 +195,36 @@ func TestActionTransitionsRefused(t *testing.T) {
 		}
 		if n != 24 {
 			t.Fatalf("tried %d transitions, want 24", n)
+		}
+	})
+}
+
+// TestActionQueuePages: pending actions oldest first (the approval queue),
+// a page at a time, without the decided ones.
+func TestActionQueuePages(t *testing.T) {
+	t.Parallel()
+	eachClock(t, func(t *testing.T, s *store.Store, c *clock) {
+		ctx := t.Context()
+		for _, id := range []string{"q1", "q2", "q3", "q4", "q5"} {
+			mustAction(t, s, id)
+			c.Advance(time.Second)
+		}
+		_, err := s.ActionReject(ctx, "q2", "bob", "")
+		must(t, err)
+		var got []string
+		cursor := ""
+		for page := 0; page < 10; page++ {
+			items, next, err := s.ActionList(ctx, store.ActionFilter{Status: mlops.ActionPending, OldestFirst: true,
+				Page: store.Page{Limit: 2, Cursor: cursor}})
+			must(t, err)
+			got = append(got, actionIDs(items)...)
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		if !reflect.DeepEqual(got, []string{"q1", "q3", "q4", "q5"}) {
+			t.Fatalf("queue = %v, want [q1 q3 q4 q5]", got)
 		}
 	})
 }

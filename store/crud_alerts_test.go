@@ -3,14 +3,16 @@ package store_test
 import (
 	"errors"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/mlopsdev/mlops"
 	"github.com/mlopsdev/mlops/store"
+	"github.com/mlopsdev/mlops/store/storetest"
 )
 
-// TestAlertWorkflow checks create, get_active_alerts (newest first),
+// TestAlertWorkflow checks create, the active alerts (newest first),
 // acknowledge and resolve with their *_by/*_at fields, the list filters,
 // and the refused transitions: acknowledging an acknowledged or resolved
 // alert and resolving a resolved one are errors that change nothing.
@@ -31,7 +33,7 @@ func TestAlertWorkflow(t *testing.T) {
 		a3, err := s.AlertCreate(ctx, in)
 		must(t, err)
 
-		active, err := s.AlertsActive(ctx)
+		active, _, err := s.AlertList(ctx, store.AlertFilter{Status: mlops.AlertActive})
 		must(t, err)
 		if got := alertIDs(active); !reflect.DeepEqual(got, []int64{a3.ID, a2.ID, a1.ID}) {
 			t.Fatalf("active alerts = %v, want newest first", got)
@@ -61,7 +63,7 @@ func TestAlertWorkflow(t *testing.T) {
 		_, err = s.AlertAcknowledge(ctx, a3.ID, "ops")
 		must(t, err)
 
-		active, err = s.AlertsActive(ctx)
+		active, _, err = s.AlertList(ctx, store.AlertFilter{Status: mlops.AlertActive})
 		must(t, err)
 		if len(active) != 0 {
 			t.Fatalf("active alerts = %v, want none", alertIDs(active))
@@ -122,4 +124,71 @@ func alertIDs(items []mlops.Alert) []int64 {
 		out = append(out, a.ID)
 	}
 	return out
+}
+
+// TestAlertRaiseByKey: the first raise of a condition creates an alert,
+// the next ones count occurrences on it while it is open, and after it is
+// resolved the next raise opens a new one. Raisers racing from two stores
+// on one database (two servers) open exactly one alert.
+func TestAlertRaiseByKey(t *testing.T) {
+	t.Parallel()
+	for _, engine := range storetest.Engines {
+		t.Run(string(engine), func(t *testing.T) {
+			ctx := t.Context()
+			c := newClock()
+			url := storetest.URL(t, engine)
+			s := storetest.OpenURL(t, url, store.Options{Now: c.Now})
+			other := storetest.OpenURL(t, url, store.Options{Now: c.Now})
+			m := mustModel(t, s, "churn", "v1")
+			in := newAlert("drift on churn")
+			a, created, err := s.AlertRaiseByKey(ctx, "drift/1", m.ID, in)
+			must(t, err)
+			if !created || a.Occurrences != 1 || *a.DedupKey != "drift/1" || *a.ModelID != m.ID || !a.LastSeenAt.Equal(base) {
+				t.Fatalf("first raise: %+v, created %v", a, created)
+			}
+			c.Advance(time.Minute)
+			in.Message = "still drifting"
+			a2, created, err := s.AlertRaiseByKey(ctx, "drift/1", m.ID, in)
+			must(t, err)
+			if created || a2.ID != a.ID || a2.Occurrences != 2 || a2.Message != "still drifting" ||
+				!a2.LastSeenAt.Equal(base.Add(time.Minute)) || !a2.CreatedAt.Equal(base) {
+				t.Fatalf("second raise: %+v, created %v", a2, created)
+			}
+			_, err = s.AlertResolve(ctx, a.ID, "ops", "")
+			must(t, err)
+
+			const raisers = 8
+			var wg sync.WaitGroup
+			made := make([]bool, raisers)
+			for i := range raisers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					st := []*store.Store{s, other}[i%2]
+					_, c, err := st.AlertRaiseByKey(ctx, "drift/1", m.ID, in)
+					if err != nil {
+						t.Error(err)
+					}
+					made[i] = c
+				}()
+			}
+			wg.Wait()
+			open, _, err := s.AlertList(ctx, store.AlertFilter{Status: mlops.AlertActive})
+			must(t, err)
+			createdN := 0
+			for _, c := range made {
+				if c {
+					createdN++
+				}
+			}
+			if len(open) != 1 || open[0].ID == a.ID || open[0].Occurrences != raisers || createdN != 1 {
+				t.Fatalf("after %d racing raises: open %+v, %d created", raisers, open, createdN)
+			}
+
+			_, _, err = s.AlertRaiseByKey(ctx, "drift/9", 424242, in)
+			wantInvalid(t, err, "model_id")
+			_, _, err = s.AlertRaiseByKey(ctx, "", m.ID, in)
+			wantInvalid(t, err, "dedup_key")
+		})
+	}
 }

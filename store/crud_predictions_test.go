@@ -2,9 +2,9 @@ package store_test
 
 import (
 	"encoding/json"
-	"errors"
 	"reflect"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,7 +53,8 @@ func TestPredictionCRUD(t *testing.T) {
 		c.Set(base)
 		recent := func(hours int) []int64 {
 			t.Helper()
-			items, err := s.PredictionsRecent(ctx, m.ID, hours)
+			items, _, err := s.PredictionList(ctx, store.PredictionFilter{ModelID: m.ID,
+				Since: s.Now().Add(-time.Duration(hours) * time.Hour), Page: store.Page{Limit: -1}})
 			must(t, err)
 			out := []int64{}
 			for _, p := range items {
@@ -77,7 +78,7 @@ func TestPredictionCRUD(t *testing.T) {
 			t.Errorf("last 24 hours: %v, want %v", got, byAge)
 		}
 		// The two predictions logged at base (p and bare) are in every window.
-		items, err := s.PredictionsRecent(ctx, m.ID, 1)
+		items, _, err := s.PredictionList(ctx, store.PredictionFilter{ModelID: m.ID, Since: s.Now().Add(-time.Hour), Page: store.Page{Limit: -1}})
 		must(t, err)
 		if len(items) != 4 { // p, bare, 0h, 1h
 			t.Errorf("last hour: %d predictions, want 4", len(items))
@@ -136,52 +137,83 @@ func TestPredictionCreateBatch(t *testing.T) {
 	})
 }
 
-// TestPredictionCreateStream checks a streamed batch while other writers
-// draw ids from the same sequence in the middle of it (each
-// PredictionCreate commits at once): the ids come back in input order,
-// and none of them is another writer's.
-func TestPredictionCreateStream(t *testing.T) {
+// TestPredictionCreateBatchBesideWriters checks a batch while other
+// writers draw ids from the same sequence (each PredictionCreate commits at
+// once): the ids come back in input order, and none of them is another
+// writer's. It also checks that a batch whose items carry their own
+// created_at keeps them.
+func TestPredictionCreateBatchBesideWriters(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		m := mustModel(t, s, "churn", "v1")
-		const n = 3000
-		var others []int64
-		ids, err := s.PredictionCreateStream(ctx, n, func(i int) (mlops.NewPrediction, error) {
-			if i%1000 == 500 {
-				p, err := s.PredictionCreate(ctx, mlops.NewPrediction{ModelID: m.ID, Prediction: -1})
-				if err != nil {
-					return mlops.NewPrediction{}, err
+		const n, batches = 3000, 3
+		var (
+			wg     sync.WaitGroup
+			done   = make(chan struct{})
+			mu     sync.Mutex
+			others = map[int64]bool{}
+		)
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					p, err := s.PredictionCreate(ctx, mlops.NewPrediction{ModelID: m.ID, Prediction: -1})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					others[p.ID] = true
+					mu.Unlock()
 				}
-				others = append(others, p.ID)
-			}
-			return mlops.NewPrediction{ModelID: m.ID, Prediction: int64(i)}, nil
-		})
-		must(t, err)
-		if len(ids) != n || len(others) != 3 {
-			t.Fatalf("%d ids for %d predictions, %d other rows", len(ids), n, len(others))
+			}()
 		}
-		for i, id := range ids {
-			p, err := s.PredictionGet(ctx, id)
+		past := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		in := make([]mlops.NewPrediction, n)
+		for i := range in {
+			in[i] = mlops.NewPrediction{ModelID: m.ID, Prediction: int64(i)}
+			if i%2 == 0 {
+				in[i].CreatedAt = &past
+			}
+		}
+		var all [][]int64
+		for range batches {
+			ids, err := s.PredictionCreateBatch(ctx, in)
 			must(t, err)
-			if p.Prediction != int64(i) {
-				t.Fatalf("ids[%d] = %d holds prediction %d", i, id, p.Prediction)
+			all = append(all, ids)
+		}
+		close(done)
+		wg.Wait()
+		for _, ids := range all {
+			if len(ids) != n {
+				t.Fatalf("%d ids for %d predictions", len(ids), n)
+			}
+			for i, id := range ids {
+				if others[id] {
+					t.Fatalf("ids[%d] = %d is another writer's row", i, id)
+				}
+				if i%97 != 0 {
+					continue
+				}
+				p, err := s.PredictionGet(ctx, id)
+				must(t, err)
+				if p.Prediction != int64(i) {
+					t.Fatalf("ids[%d] = %d holds prediction %d", i, id, p.Prediction)
+				}
+				if (i%2 == 0) != p.CreatedAt.Equal(past) {
+					t.Fatalf("ids[%d]: created_at %v, sent %v", i, p.CreatedAt, in[i].CreatedAt)
+				}
 			}
 		}
-		if got := count(t, s, "predictions"); got != n+3 {
-			t.Fatalf("stored %d rows, want %d", got, n+3)
-		}
-
-		// An error from next stores nothing and comes back as is.
-		stop := errors.New("stop")
-		_, err = s.PredictionCreateStream(ctx, 10, func(i int) (mlops.NewPrediction, error) {
-			if i == 7 {
-				return mlops.NewPrediction{}, stop
-			}
-			return mlops.NewPrediction{ModelID: m.ID, Prediction: 1}, nil
-		})
-		if err != stop || count(t, s, "predictions") != n+3 {
-			t.Fatalf("error from next: %v, %d rows", err, count(t, s, "predictions"))
+		if got, want := count(t, s, "predictions"), int64(n*batches+len(others)); got != want {
+			t.Fatalf("stored %d rows, want %d", got, want)
 		}
 	})
 }

@@ -26,7 +26,7 @@ type Target struct {
 	Redacted string
 }
 
-// ParseURL understands the DATABASE_URL forms of API.md: sqlite:///rel.db,
+// ParseURL understands the DATABASE_URL forms of docs/api.md: sqlite:///rel.db,
 // sqlite:////abs.db, sqlite:///:memory:, postgresql://, postgres:// and
 // SQLAlchemy's postgresql+driver://.
 func ParseURL(raw string) (Target, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"time"
 
 	"github.com/mlopsdev/mlops"
 	"github.com/mlopsdev/mlops/store"
@@ -101,7 +102,8 @@ func ExampleStore_PredictionCreate() {
 	if _, err := s.PredictionSetActual(ctx, p.ID, 1); err != nil {
 		log.Fatal(err)
 	}
-	recent, err := s.PredictionsRecent(ctx, current.ID, 24)
+	recent, _, err := s.PredictionList(ctx, store.PredictionFilter{ModelID: current.ID,
+		Since: s.Now().Add(-24 * time.Hour), Page: store.Page{Limit: -1}})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -142,7 +144,7 @@ func ExampleStore_ActionCreate() {
 	}
 	fmt.Println(action.ActionID, action.Status, action.RequiresApproval)
 
-	pending, err := s.ActionsPending(ctx)
+	pending, _, err := s.ActionList(ctx, store.ActionFilter{Status: mlops.ActionPending, OldestFirst: true})
 	if err != nil {
 		log.Fatal(err)
 	}

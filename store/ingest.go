@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"runtime"
@@ -36,7 +37,7 @@ type IngesterOptions struct {
 	// batches grow with concurrency on their own because rows gather while
 	// the writers commit. Measured on the 2-core benchmark machine,
 	// lingering even 1ms lowered throughput at 1 to 64 clients
-	// (README.md, Benchmarks).
+	// (docs/benchmarks.md).
 	MaxWait time.Duration
 	// QueueSize bounds the rows waiting for a batch. Default 8192.
 	QueueSize int
@@ -140,7 +141,7 @@ func NewIngester(s *Store, opts IngesterOptions) *Ingester {
 // ErrIngesterClosed after Close. If ctx ends after the row was queued, Log
 // returns ctx's error and the row may still be committed.
 func (g *Ingester) Log(ctx context.Context, in mlops.NewPrediction) (mlops.Prediction, error) {
-	if err := in.Validate(); err != nil {
+	if err := in.ValidateAt(g.s.Now()); err != nil {
 		return mlops.Prediction{}, err
 	}
 	r := &ingestReq{ctx: ctx, in: in, res: make(chan ingestRes, 1)}
@@ -290,45 +291,46 @@ func (g *Ingester) flush(batch []*ingestReq) {
 		return
 	}
 	g.stats.batches.Add(1)
-	if len(live) == 1 {
-		// Nothing to group: a plain autocommitted insert is the cheapest.
-		p, err := g.s.PredictionCreate(ctx, live[0].in)
-		if err == nil {
-			g.stats.rows.Add(1)
-		}
-		live[0].res <- ingestRes{p: p, err: err}
-		return
+	in := make([]mlops.NewPrediction, len(live))
+	for i, r := range live {
+		in[i] = r.in
 	}
-	now := g.s.Now()
-	var (
-		n   int
-		err error
-	)
-	if g.s.engine == Postgres {
-		n, err = g.insertPostgres(ctx, live, now)
-	} else {
-		n, err = g.insertSQLite(ctx, live, now)
-	}
+	out, err := g.s.logPredictions(ctx, in, g.s.Now())
 	if err == nil {
-		g.stats.rows.Add(uint64(n))
+		for i, r := range live {
+			if out[i].err == nil {
+				g.stats.rows.Add(1)
+			}
+			r.res <- out[i]
+		}
 		return
 	}
-	if errors.Is(err, mlops.ErrUnavailable) || ctx.Err() != nil {
+	if errors.Is(err, mlops.ErrUnavailable) || ctx.Err() != nil || len(live) == 1 {
 		for _, r := range live {
 			r.res <- ingestRes{err: err}
 		}
 		return
 	}
-	// The batch failed as a whole: retry row by row so each caller gets
-	// the answer its own row deserves.
+	// The batch failed as a whole (PostgreSQL writes it in one statement):
+	// write row by row so each caller gets the answer its own row deserves.
 	g.stats.fallbacks.Add(1)
-	for _, r := range live {
-		p, err := g.s.PredictionCreate(ctx, r.in)
+	for i, r := range live {
+		out, err := g.s.logPredictions(ctx, in[i:i+1], g.s.Now())
+		if err == nil {
+			err = out[0].err
+		}
 		if err == nil {
 			g.stats.rows.Add(1)
 		}
-		r.res <- ingestRes{p: p, err: err}
+		r.res <- ingestRes{p: out0(out), err: err}
 	}
+}
+
+func out0(out []ingestRes) mlops.Prediction {
+	if len(out) == 0 {
+		return mlops.Prediction{}
+	}
+	return out[0].p
 }
 
 // checkModels answers the rows whose model_id does not exist with the
@@ -387,12 +389,24 @@ func (g *Ingester) checkModels(ctx context.Context, live []*ingestReq) []*ingest
 	return out
 }
 
-// insertPostgres writes the batch in one autocommitted statement: ids come
-// from the table's identity sequence inside the statement, and each comes
-// back with the ordinal of its input row, so no caller depends on the order
-// of RETURNING.
-func (g *Ingester) insertPostgres(ctx context.Context, live []*ingestReq, now time.Time) (int, error) {
-	n := len(live)
+// logPredictions is the group-commit write of predictions, used by the
+// Ingester and by PredictionCreate: in (already checked) is written in one
+// statement on PostgreSQL, all or nothing (err), and in one transaction on
+// SQLite, where a row the database refuses fails alone (its entry's err).
+// A row without CreatedAt gets now.
+func (s *Store) logPredictions(ctx context.Context, in []mlops.NewPrediction, now time.Time) ([]ingestRes, error) {
+	if s.engine == Postgres {
+		return s.logPredictionsPostgres(ctx, in, now)
+	}
+	return s.logPredictionsSQLite(ctx, in, now)
+}
+
+// logPredictionsPostgres writes the rows in one autocommitted statement:
+// ids come from the table's identity sequence inside the statement, and
+// each comes back with the ordinal of its input row, so no caller depends
+// on the order of RETURNING.
+func (s *Store) logPredictionsPostgres(ctx context.Context, in []mlops.NewPrediction, now time.Time) ([]ingestRes, error) {
+	n := len(in)
 	var (
 		modelIDs    = make([]int64, n)
 		features    = make([]string, n)
@@ -400,86 +414,100 @@ func (g *Ingester) insertPostgres(ctx context.Context, live []*ingestReq, now ti
 		probs       = make([]*float64, n)
 		latencies   = make([]*float64, n)
 		actuals     = make([]*int64, n)
+		times       = make([]time.Time, n)
 	)
-	for i, r := range live {
-		modelIDs[i], features[i], predictions[i] = r.in.ModelID, jsonArg(r.in.Features, "{}"), r.in.Prediction
-		probs[i], latencies[i], actuals[i] = r.in.Probability, r.in.LatencyMS, r.in.Actual
+	for i, p := range in {
+		modelIDs[i], features[i], predictions[i] = p.ModelID, jsonArg(p.Features, "{}"), p.Prediction
+		probs[i], latencies[i], actuals[i], times[i] = p.Probability, p.LatencyMS, p.Actual, createdAt(p.CreatedAt, now)
 	}
-	rows, err := g.s.writer().QueryContext(ctx, `
+	rows, err := s.writer().QueryContext(ctx, `
 		WITH input AS (
 			SELECT nextval((SELECT pg_get_serial_sequence('predictions', 'id'))::regclass) AS id, t.*
-			FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::float8[], $5::float8[], $6::bigint[])
-				WITH ORDINALITY AS t(model_id, features, prediction, probability, latency_ms, actual, ord)
+			FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::float8[], $5::float8[], $6::bigint[], $7::timestamptz[])
+				WITH ORDINALITY AS t(model_id, features, prediction, probability, latency_ms, actual, created_at, ord)
 		), ins AS (
 			INSERT INTO predictions (id, model_id, features, prediction, probability, latency_ms, actual, created_at)
-			SELECT id, model_id, features::jsonb, prediction, probability, latency_ms, actual, $7 FROM input
+			SELECT id, model_id, features::jsonb, prediction, probability, latency_ms, actual, created_at FROM input
 		)
 		SELECT id, ord FROM input`,
-		modelIDs, features, predictions, probs, latencies, actuals, now)
+		modelIDs, features, predictions, probs, latencies, actuals, times)
 	type idOrd struct{ id, ord int64 }
 	got, err := collect(rows, err, func(sc scanner) (idOrd, error) {
 		var v idOrd
 		return v, sc.Scan(&v.id, &v.ord)
 	})
 	if err != nil {
-		return 0, err
+		if n == 1 {
+			err = modelRef(err, "model_id", in[0].ModelID)
+		}
+		return nil, err
 	}
 	if len(got) != n {
-		return 0, fmt.Errorf("store: batch insert returned %d ids for %d rows", len(got), n)
+		return nil, fmt.Errorf("store: prediction insert returned %d ids for %d rows", len(got), n)
 	}
-	ids := make([]int64, n)
+	out := make([]ingestRes, n)
 	for _, v := range got {
 		if v.ord < 1 || v.ord > int64(n) {
-			return 0, fmt.Errorf("store: batch insert returned ordinal %d for %d rows", v.ord, n)
+			return nil, fmt.Errorf("store: prediction insert returned ordinal %d for %d rows", v.ord, n)
 		}
-		ids[v.ord-1] = v.id
+		i := v.ord - 1
+		out[i].p = stored(in[i], v.id, times[i])
 	}
-	for i, r := range live {
-		r.res <- ingestRes{p: stored(r.in, ids[i], now)}
-	}
-	return n, nil
+	return out, nil
 }
 
-// insertSQLite writes the batch in one transaction on the single writer. A
-// row the database refuses fails alone: SQLite undoes only that statement.
-func (g *Ingester) insertSQLite(ctx context.Context, live []*ingestReq, now time.Time) (int, error) {
-	results := make([]ingestRes, len(live))
-	err := g.s.InTx(ctx, func(tx *Store) error {
-		stmt, err := tx.tx.PrepareContext(ctx, `INSERT INTO predictions
-			(model_id, features, prediction, probability, latency_ms, actual, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`)
-		if err != nil {
-			return classify(err)
-		}
-		defer stmt.Close()
-		for i, r := range live {
-			p := r.in
+// logPredictionsSQLite writes the rows with one prepared statement in one
+// transaction on the single writer (one row: autocommitted, the cheapest
+// write). A row the database refuses fails alone: SQLite undoes only that
+// statement.
+func (s *Store) logPredictionsSQLite(ctx context.Context, in []mlops.NewPrediction, now time.Time) ([]ingestRes, error) {
+	out := make([]ingestRes, len(in))
+	write := func(insert func(args ...any) *sql.Row) error {
+		for i, p := range in {
+			at := createdAt(p.CreatedAt, now)
 			var id int64
-			err := stmt.QueryRowContext(ctx, p.ModelID, jsonArg(p.Features, "{}"), p.Prediction,
-				p.Probability, p.LatencyMS, p.Actual, now).Scan(&id)
+			err := insert(p.ModelID, jsonArg(p.Features, "{}"), p.Prediction, p.Probability, p.LatencyMS, p.Actual, at).Scan(&id)
 			if err != nil {
 				err = modelRef(classify(err), "model_id", p.ModelID)
 				if _, ok := mlops.AsValidation(err); !ok {
 					return err
 				}
-				results[i].err = err
+				out[i].err = err
 				continue
 			}
-			results[i].p = stored(p, id, now)
+			out[i].p = stored(p, id, at)
 		}
 		return nil
-	})
+	}
+	var err error
+	if len(in) == 1 && s.tx == nil {
+		err = write(func(args ...any) *sql.Row { return s.writer().QueryRowContext(ctx, insertPrediction, args...) })
+	} else {
+		err = s.InTx(ctx, func(tx *Store) error {
+			stmt, err := tx.tx.PrepareContext(ctx, insertPrediction)
+			if err != nil {
+				return classify(err)
+			}
+			defer stmt.Close()
+			return write(func(args ...any) *sql.Row { return stmt.QueryRowContext(ctx, args...) })
+		})
+	}
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	n := 0
-	for i, r := range live {
-		if results[i].err == nil {
-			n++
-		}
-		r.res <- results[i]
+	return out, nil
+}
+
+const insertPrediction = `INSERT INTO predictions
+	(model_id, features, prediction, probability, latency_ms, actual, created_at)
+	VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`
+
+// createdAt is when a row happened: as the client said, else now.
+func createdAt(t *time.Time, now time.Time) time.Time {
+	if t == nil {
+		return now
 	}
-	return n, nil
+	return t.UTC()
 }
 
 // stored is the prediction as committed, built from its input.

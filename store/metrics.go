@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"strconv"
 	"time"
 
@@ -28,13 +27,14 @@ func scanMetric(sc scanner) (mlops.PerformanceMetric, error) {
 // MetricCreate records one metric point (the seed's
 // create_performance_metric).
 func (s *Store) MetricCreate(ctx context.Context, in mlops.NewPerformanceMetric) (mlops.PerformanceMetric, error) {
-	if err := in.Validate(); err != nil {
+	now := s.Now()
+	if err := in.ValidateAt(now); err != nil {
 		return mlops.PerformanceMetric{}, err
 	}
 	m, err := scanMetric(s.writer().QueryRowContext(ctx, `
 		INSERT INTO performance_metrics (metric_name, metric_value, model_id, created_at, metadata)
 		VALUES ($1, $2, $3, $4, $5) RETURNING `+metricColumns,
-		in.MetricName, in.MetricValue, in.ModelID, s.Now(), jsonArg(in.Metadata, "{}")))
+		in.MetricName, in.MetricValue, in.ModelID, createdAt(in.CreatedAt, now), jsonArg(in.Metadata, "{}")))
 	if err != nil {
 		var id int64
 		if in.ModelID != nil {
@@ -53,14 +53,8 @@ func (s *Store) MetricCreateBatch(ctx context.Context, in []mlops.NewPerformance
 	if len(in) == 0 {
 		return []int64{}, nil
 	}
-	verr := &mlops.ValidationError{}
-	for i := range in {
-		if err := in[i].Validate(); err != nil {
-			v, _ := mlops.AsValidation(err)
-			verr.Fields = append(verr.Fields, v.Prefix(fmt.Sprintf("metrics[%d].", i)).Fields...)
-		}
-	}
-	if err := verr.Err(); err != nil {
+	now := s.Now()
+	if err := validateEach(len(in), "metrics[%d].", func(i int) error { return in[i].ValidateAt(now) }); err != nil {
 		return nil, err
 	}
 	ids := make([]int64, len(in))
@@ -73,11 +67,10 @@ func (s *Store) MetricCreateBatch(ctx context.Context, in []mlops.NewPerformance
 		}); err != nil {
 			return err
 		}
-		now := tx.Now()
 		rows := make([][]any, len(in))
 		modelIDs := make([]int64, len(in)) // 0: none
 		for i, m := range in {
-			rows[i] = []any{m.MetricName, m.MetricValue, m.ModelID, now, jsonArg(m.Metadata, "{}")}
+			rows[i] = []any{m.MetricName, m.MetricValue, m.ModelID, createdAt(m.CreatedAt, now), jsonArg(m.Metadata, "{}")}
 			if m.ModelID != nil {
 				modelIDs[i] = *m.ModelID
 			}

@@ -31,20 +31,19 @@ func scanPrediction(sc scanner) (mlops.Prediction, error) {
 	return p, nil
 }
 
-// PredictionCreate logs one prediction (the seed's create_prediction). An
-// unknown model_id is a ValidationError on model_id.
+// PredictionCreate logs one prediction (the seed's create_prediction),
+// through the same write as the Ingester's group commit. An unknown
+// model_id is a ValidationError on model_id.
 func (s *Store) PredictionCreate(ctx context.Context, in mlops.NewPrediction) (mlops.Prediction, error) {
-	if err := in.Validate(); err != nil {
+	now := s.Now()
+	if err := in.ValidateAt(now); err != nil {
 		return mlops.Prediction{}, err
 	}
-	p, err := scanPrediction(s.writer().QueryRowContext(ctx, `
-		INSERT INTO predictions (model_id, features, prediction, probability, latency_ms, actual, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING `+predictionColumns,
-		in.ModelID, jsonArg(in.Features, "{}"), in.Prediction, in.Probability, in.LatencyMS, in.Actual, s.Now()))
+	out, err := s.logPredictions(ctx, []mlops.NewPrediction{in}, now)
 	if err != nil {
-		return p, modelRef(classify(err), "model_id", in.ModelID)
+		return mlops.Prediction{}, err
 	}
-	return p, nil
+	return out[0].p, out[0].err
 }
 
 // modelRef turns a foreign-key violation into a ValidationError naming the
@@ -57,95 +56,67 @@ func modelRef(err error, field string, id int64) error {
 }
 
 // PredictionCreateBatch logs many predictions in one transaction: all are
-// stored or none. A bad item is a ValidationError whose field names its
-// index ("predictions[3].probability"); every bad field is listed. It
-// returns the new ids in input order. On PostgreSQL the rows go through
-// COPY; on SQLite through multi-row INSERTs.
+// stored or none. Every bad item is listed in one ValidationError whose
+// fields name its index ("predictions[3].probability"); the first item
+// whose model_id has no model version is named the same way. It returns the
+// new ids in input order. The rows go through COPY on PostgreSQL and
+// multi-row INSERTs on SQLite (bulkInsert), and are recorded as one
+// predictions.logged event (see batchChange) in the same transaction;
+// single predictions are not audited.
 func (s *Store) PredictionCreateBatch(ctx context.Context, in []mlops.NewPrediction) ([]int64, error) {
-	ids, err := s.PredictionCreateStream(ctx, len(in), func(i int) (mlops.NewPrediction, error) { return in[i], nil })
-	if _, ok := mlops.AsValidation(err); ok {
-		// The stream stops at the first bad item: list them all.
-		verr := &mlops.ValidationError{}
-		for i := range in {
-			if err := in[i].Validate(); err != nil {
-				v, _ := mlops.AsValidation(err)
-				verr.Fields = append(verr.Fields, v.Prefix(fmt.Sprintf("predictions[%d].", i)).Fields...)
-			}
+	if len(in) == 0 {
+		return []int64{}, nil
+	}
+	now := s.Now()
+	if err := validateEach(len(in), "predictions[%d].", func(i int) error { return in[i].ValidateAt(now) }); err != nil {
+		return nil, err
+	}
+	ids := make([]int64, len(in))
+	modelIDs := make([]int64, len(in))
+	rows := make([][]any, len(in))
+	for i, p := range in {
+		modelIDs[i] = p.ModelID
+		rows[i] = []any{p.ModelID, jsonArgNoCopy(p.Features, "{}"), p.Prediction, p.Probability, p.LatencyMS, p.Actual,
+			createdAt(p.CreatedAt, now)}
+	}
+	err := s.InTx(ctx, func(tx *Store) error {
+		if err := tx.bulkInsert(ctx, "predictions", predictionCols, rows, ids, "predictions[%d]."); err != nil {
+			return err
 		}
-		if verr := verr.Err(); verr != nil {
-			return nil, verr
+		return tx.audit(ctx, batchChange("predictions.logged", ids, modelIDs))
+	})
+	if errors.Is(err, errForeignKey) {
+		// The foreign key refused a model_id: name the first item with one.
+		if cerr := s.checkModelIDs(ctx, "predictions", len(in), func(i int) int64 { return in[i].ModelID }); cerr != nil {
+			return nil, cerr
+		}
+		return nil, mlops.Invalid("predictions", "a model_id has no model version: %v", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// validateEach checks n items with check and returns one ValidationError
+// listing every bad field, each prefixed by the item's index (prefix is a
+// format such as "predictions[%d].").
+func validateEach(n int, prefix string, check func(i int) error) error {
+	verr := &mlops.ValidationError{}
+	for i := range n {
+		if err := check(i); err != nil {
+			v, ok := mlops.AsValidation(err)
+			if !ok {
+				return err
+			}
+			verr.Fields = append(verr.Fields, v.Prefix(fmt.Sprintf(prefix, i)).Fields...)
 		}
 	}
-	return ids, err
+	return verr.Err()
 }
 
 // predictionCols are the columns a new prediction fills (the id aside).
 var predictionCols = []string{"model_id", "features", "prediction", "probability", "latency_ms", "actual", "created_at"}
-
-// PredictionCreateStream logs the n predictions next returns, in one
-// transaction: all are stored or none. next is called once for each i from
-// 0 to n-1, in order, possibly on another goroutine; on PostgreSQL while the
-// rows already read are on their way through COPY, so a caller that decodes
-// its input in next overlaps that work with the database's. An error from
-// next aborts the batch and is returned as is. The first invalid item, or
-// the first whose model_id has no model version, is a ValidationError
-// naming its index ("predictions[3].probability"). It returns the new ids in
-// input order. The batch is recorded as one predictions.logged event (see
-// batchChange), in the same transaction; single predictions are not audited.
-func (s *Store) PredictionCreateStream(ctx context.Context, n int, next func(i int) (mlops.NewPrediction, error)) ([]int64, error) {
-	if n <= 0 {
-		return []int64{}, nil
-	}
-	rows := &predictionRows{n: n, next: next, ids: make([]int64, n), vals: make([]any, len(predictionCols))}
-	var err error
-	if s.engine == SQLite {
-		err = s.predictionsSQLite(ctx, rows)
-	} else {
-		err = s.InTx(ctx, func(tx *Store) error {
-			rows.vals[len(rows.vals)-1] = tx.Now()
-			if err := tx.copyNumbered(ctx, "predictions", predictionCols, rows, rows.ids); err != nil {
-				return err
-			}
-			return tx.audit(ctx, batchChange("predictions.logged", rows.ids, rows.modelIDs))
-		})
-	}
-	switch {
-	case rows.err != nil:
-		return nil, rows.err
-	case errors.Is(err, errForeignKey):
-		// The foreign key refused a model_id: name the first item with one.
-		if cerr := s.checkModelIDs(ctx, "predictions", len(rows.modelIDs), func(i int) int64 { return rows.modelIDs[i] }); cerr != nil {
-			return nil, cerr
-		}
-		return nil, mlops.Invalid("predictions", "a model_id has no model version: %v", err)
-	case err != nil:
-		return nil, err
-	}
-	return rows.ids, nil
-}
-
-// predictionsSQLite reads and checks every item, then inserts them on the
-// single writer.
-func (s *Store) predictionsSQLite(ctx context.Context, rows *predictionRows) error {
-	in := make([]mlops.NewPrediction, 0, rows.n)
-	for rows.Next() {
-		in = append(in, rows.p)
-	}
-	if rows.err != nil {
-		return rows.err
-	}
-	return s.InTx(ctx, func(tx *Store) error {
-		now := tx.Now()
-		vals := make([][]any, len(in))
-		for i, p := range in {
-			vals[i] = []any{p.ModelID, jsonArg(p.Features, "{}"), p.Prediction, p.Probability, p.LatencyMS, p.Actual, now}
-		}
-		if err := tx.bulkInsertSQLite(ctx, "predictions", predictionCols, vals, rows.ids, "predictions[%d]."); err != nil {
-			return err
-		}
-		return tx.audit(ctx, batchChange("predictions.logged", rows.ids, rows.modelIDs))
-	})
-}
 
 // batchChange is the one event of a batch of rows (predictions or metric
 // points) with ids and the model version of each row (0: none). Its entity
@@ -178,53 +149,6 @@ func batchChange(event string, ids, modelIDs []int64) change {
 	}
 	return c
 }
-
-// predictionRows reads predictions from next, checking each, and hands
-// them to COPY as rows of (id, predictionCols...) with the reserved ids. It
-// is a pgx.CopyFromSource; its one row of values is reused.
-type predictionRows struct {
-	n        int
-	next     func(i int) (mlops.NewPrediction, error)
-	ids      []int64 // reserved, in input order
-	p        mlops.NewPrediction
-	modelIDs []int64 // of the items read, to name one whose model is missing
-	vals     []any   // the current row; the last value (created_at) is set once
-	err      error   // the first error of next or of an item's checks
-}
-
-func (r *predictionRows) Next() bool {
-	i := len(r.modelIDs)
-	if i == r.n || r.err != nil {
-		return false
-	}
-	p, err := r.next(i)
-	if err == nil {
-		if err = p.Validate(); err != nil {
-			err = prefixErr(err, fmt.Sprintf("predictions[%d].", i))
-		}
-	}
-	if err != nil {
-		r.err = err
-		return false
-	}
-	r.p = p
-	r.modelIDs = append(r.modelIDs, p.ModelID)
-	return true
-}
-
-func (r *predictionRows) Values() ([]any, error) {
-	p, v := &r.p, r.vals
-	features := []byte(p.Features)
-	if len(features) == 0 {
-		features = emptyObject
-	}
-	v[0], v[1], v[2], v[3], v[4], v[5] = p.ModelID, features, p.Prediction, p.Probability, p.LatencyMS, p.Actual
-	return v, nil
-}
-
-func (r *predictionRows) Err() error { return r.err }
-
-var emptyObject = []byte("{}")
 
 // checkModelIDs verifies that every referenced model version exists and
 // names the first item that references a missing one.
@@ -291,8 +215,10 @@ type PredictionFilter struct {
 	Page
 }
 
-// PredictionList lists a model's predictions newest first (the seed's
-// get_recent_predictions with Since = now - hours).
+// PredictionList lists a model's predictions newest first, a page at a
+// time. The seed's get_recent_predictions(model_id, hours) is
+// PredictionFilter{ModelID: id, Since: s.Now().Add(-hours), Page: Page{Limit: -1}}
+// (every row of the window in one page).
 func (s *Store) PredictionList(ctx context.Context, f PredictionFilter) ([]mlops.Prediction, string, error) {
 	limit, cur, err := f.Page.resolve()
 	if err != nil {
@@ -314,15 +240,30 @@ func (s *Store) PredictionList(ctx context.Context, f PredictionFilter) ([]mlops
 	return items, next, nil
 }
 
-// PredictionsRecent returns every prediction of a model from the last hours
-// hours, newest first (the seed's get_recent_predictions).
-func (s *Store) PredictionsRecent(ctx context.Context, modelID int64, hours int) ([]mlops.Prediction, error) {
-	if hours < 0 {
-		return nil, mlops.Invalid("hours", "must be >= 0, got %d", hours)
-	}
-	items, _, err := s.PredictionList(ctx, PredictionFilter{
-		ModelID: modelID, Since: s.Now().Add(-time.Duration(hours) * time.Hour), Page: Page{Limit: -1}})
-	return items, err
+// PredictionCount counts the predictions of a model version created in
+// [from, to) (through ix_predictions_model_created).
+func (s *Store) PredictionCount(ctx context.Context, modelID int64, from, to time.Time) (int64, error) {
+	var n int64
+	err := s.reader().QueryRowContext(ctx, `SELECT count(*) FROM predictions
+		WHERE model_id = $1 AND created_at >= $2 AND created_at < $3`, modelID, from.UTC(), to.UTC()).Scan(&n)
+	return n, classify(err)
+}
+
+// PredictionFeaturesEach calls fn with the features (a JSON object) of
+// every prediction of a model version created in [from, to), oldest first
+// (by created_at, then id), one row at a time, so a drift check's memory
+// does not grow with the window. An error from fn stops the walk and is
+// returned.
+func (s *Store) PredictionFeaturesEach(ctx context.Context, modelID int64, from, to time.Time, fn func(features []byte) error) error {
+	return s.eachRow(ctx, `SELECT features FROM predictions
+		WHERE model_id = $1 AND created_at >= $2 AND created_at < $3 ORDER BY created_at, id`,
+		[]any{modelID, from.UTC(), to.UTC()}, func(sc scanner) error {
+			var raw []byte
+			if err := sc.Scan(&raw); err != nil {
+				return err
+			}
+			return fn(raw)
+		})
 }
 
 // PredictionSetActual records the ground truth of a prediction (the seed's

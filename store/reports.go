@@ -22,8 +22,9 @@ import (
 // counts query computes exactly that (see percentileColumns). On SQLite the
 // counts query gives n per bucket; one more query returns (bucket,
 // latency_ms) ordered by latency_ms, and Go walks it once, counting per
-// bucket and overall, and keeps the value found at each rank. The database does the one sort (spilling to disk if it must);
-// Go holds only counters per bucket, never the rows. The value is a stored
+// bucket and overall, and keeps the value found at each rank. The database
+// does the one sort (spilling to disk if it must); Go holds only counters
+// per bucket, never the rows. The value is a stored
 // value, never an interpolation, so both engines give the same figure. (A
 // ROW_NUMBER() window per bucket plus one over the range gives the same
 // values but sorts twice: 2-4 times slower at 1 M predictions.)
@@ -263,6 +264,22 @@ func (r *PerformanceRow) derive() {
 	r.Precision = ratio(r.TruePositives, r.TruePositives+r.FalsePositives)
 	r.Recall = ratio(r.TruePositives, r.TruePositives+r.FalseNegatives)
 	r.F1 = ratio(2*r.TruePositives, 2*r.TruePositives+r.FalsePositives+r.FalseNegatives)
+}
+
+// Metric returns the ratio of r named name: accuracy, precision, recall or
+// f1 (the metrics a performance rule may watch); false for any other name.
+func (r PerformanceRow) Metric(name string) (*float64, bool) {
+	switch name {
+	case "accuracy":
+		return r.Accuracy, true
+	case "precision":
+		return r.Precision, true
+	case "recall":
+		return r.Recall, true
+	case "f1":
+		return r.F1, true
+	}
+	return nil, false
 }
 
 func ratio(num, den int64) *float64 {

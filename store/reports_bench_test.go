@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mlopsdev/mlops"
+	"github.com/mlopsdev/mlops/monitor"
 	"github.com/mlopsdev/mlops/store"
 	"github.com/mlopsdev/mlops/store/storetest"
 )
@@ -112,7 +113,7 @@ func TestLoopScale(t *testing.T) {
 				return err
 			})
 			timed("drift check, last 24 h against the 6 days before", func() error {
-				rep, err := s.DriftCheck(ctx, m.ID, store.DriftCheckOptions{Reference: store.Window{From: loopT0}})
+				rep, err := loopMonitor(s).DriftCheck(ctx, m.ID, monitor.DriftCheckOptions{Reference: monitor.Window{From: loopT0}})
 				if err == nil && !rep.DriftDetected {
 					err = fmt.Errorf("no drift detected in a shifted day")
 				}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -287,4 +288,118 @@ func TestPerformancePercentilesAgree(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLargestAcceptedValues stores the largest values validation accepts
+// (latency_ms = mlops.MaxLatencyMS, metric values of ±mlops.MaxMetricMagnitude,
+// a huge drift_score) beside ordinary ones, and checks that every report,
+// summary and series that aggregates them answers with finite figures on
+// both engines: PostgreSQL's float avg accumulates squares, which 1e200
+// overflowed. Just past the bounds is refused, naming the field.
+func TestLargestAcceptedValues(t *testing.T) {
+	loopEach(t, func(t *testing.T, s *store.Store, c *loopClock) {
+		ctx := context.Background()
+		m := loopModel(t, s, "churn", "v1")
+		must1(t)(s.ModelVersionActivate(ctx, m.ID))
+		const big = 1000
+		c.Set(loopT0.Add(10 * time.Minute))
+		batch := make([]mlops.NewPrediction, big)
+		for i := range batch {
+			batch[i] = mlops.NewPrediction{ModelID: m.ID, Prediction: 1, Actual: loopPtr[int64](1), LatencyMS: loopPtr[float64](mlops.MaxLatencyMS),
+				Features: mlops.JSON(`{"x": 1}`)}
+		}
+		must1(t)(s.PredictionCreateBatch(ctx, batch))
+		loopPredict(t, s, m.ID, 0, loopPtr[int64](1), loopPtr(12.5), "")
+		for _, v := range []float64{mlops.MaxMetricMagnitude, -mlops.MaxMetricMagnitude, mlops.MaxMetricMagnitude, 0.5} {
+			must1(t)(s.MetricCreate(ctx, mlops.NewPerformanceMetric{MetricName: "loss", MetricValue: v, ModelID: &m.ID}))
+		}
+		pts := make([]mlops.NewPerformanceMetric, big)
+		for i := range pts {
+			pts[i] = mlops.NewPerformanceMetric{MetricName: "loss", MetricValue: mlops.MaxMetricMagnitude}
+		}
+		must1(t)(s.MetricCreateBatch(ctx, pts))
+		must1(t)(s.DriftReportCreate(ctx, mlops.NewDriftReport{ModelID: m.ID, DriftDetected: true, DriftScore: loopPtr(1e300)}))
+		c.Set(loopT0.Add(time.Hour))
+
+		finite := func(name string, v *float64) {
+			t.Helper()
+			if v != nil && (math.IsNaN(*v) || math.IsInf(*v, 0)) {
+				t.Errorf("%s = %v", name, *v)
+			}
+		}
+		for _, b := range []store.Bucket{"1m", "1h", "1d"} {
+			rep, err := s.PerformanceReport(ctx, m.ID, store.PerformanceOptions{Bucket: b, Since: loopT0})
+			if err != nil || rep.Total.Predictions != big+1 {
+				t.Fatalf("performance report (%s): %+v, %v", b, rep.Total, err)
+			}
+			for _, r := range append(rep.Buckets, rep.Total) {
+				for name, v := range map[string]*float64{"p50": r.LatencyP50MS, "p95": r.LatencyP95MS, "p99": r.LatencyP99MS,
+					"accuracy": r.Accuracy, "f1": r.F1, "labeled share": r.LabeledShare} {
+					finite(string(b)+" "+name, v)
+				}
+			}
+			if *rep.Total.LatencyP99MS != mlops.MaxLatencyMS {
+				t.Errorf("p99 = %v, want %v", *rep.Total.LatencyP99MS, float64(mlops.MaxLatencyMS))
+			}
+		}
+		must1(t)(s.PerformanceReportActive(ctx, "churn", store.PerformanceOptions{}))
+		must1(t)(s.AlertReport(ctx, loopT0, time.Time{}))
+		must1(t)(s.ApprovalReport(ctx, loopT0, time.Time{}))
+
+		wantAvg := (big*float64(mlops.MaxLatencyMS) + 12.5) / (big + 1)
+		byModel, err := s.PredictionStatsByModel(ctx, loopT0, 10)
+		if err != nil || len(byModel) != 1 {
+			t.Fatalf("stats by model: %+v, %v", byModel, err)
+		}
+		for _, since := range []time.Time{{}, loopT0} {
+			st, err := s.PredictionStatsFor(ctx, m.ID, since)
+			if err != nil || st.Count != big+1 {
+				t.Fatalf("stats for the model since %v: %+v, %v", since, st, err)
+			}
+			for _, st := range []store.PredictionStats{st, byModel[0]} {
+				finite("avg latency", st.AvgLatency)
+				if d := *st.AvgLatency/wantAvg - 1; d > 1e-12 || d < -1e-12 {
+					t.Errorf("avg latency = %v, want %v", *st.AvgLatency, wantAvg)
+				}
+				if *st.MaxLatency != mlops.MaxLatencyMS || *st.MinLatency != 12.5 {
+					t.Errorf("min, max latency = %v, %v", *st.MinLatency, *st.MaxLatency)
+				}
+			}
+		}
+		for _, f := range []store.MetricFilter{{Name: "loss"}, {Name: "loss", ModelID: &m.ID}} {
+			for b := range store.Buckets {
+				rows, err := s.MetricBuckets(ctx, f, b)
+				if err != nil || len(rows) == 0 {
+					t.Fatalf("metric buckets %s %+v: %+v, %v", b, f, rows, err)
+				}
+				for _, r := range rows {
+					finite("metric avg", &r.Avg)
+					if r.Max != mlops.MaxMetricMagnitude || r.Avg > mlops.MaxMetricMagnitude {
+						t.Errorf("bucket %+v", r)
+					}
+				}
+			}
+			pts, err := s.MetricSeries(ctx, f)
+			if err != nil || len(pts) == 0 {
+				t.Fatalf("metric series: %d points, %v", len(pts), err)
+			}
+		}
+		if d, err := s.DriftReportLatestByName(ctx, "churn"); err != nil || *d.DriftScore != 1e300 {
+			t.Errorf("latest drift report: %+v, %v", d, err)
+		}
+		if _, _, err := s.ModelSummaryList(ctx, "", 10); err != nil {
+			t.Error(err)
+		}
+
+		_, err = s.PredictionCreate(ctx, mlops.NewPrediction{ModelID: m.ID, LatencyMS: loopPtr(1e200)})
+		wantInvalid(t, err, "latency_ms")
+		_, err = s.PredictionCreate(ctx, mlops.NewPrediction{ModelID: m.ID, LatencyMS: loopPtr(math.Nextafter(mlops.MaxLatencyMS, math.Inf(1)))})
+		wantInvalid(t, err, "latency_ms")
+		_, err = s.MetricCreate(ctx, mlops.NewPerformanceMetric{MetricName: "loss", MetricValue: -1e200})
+		wantInvalid(t, err, "metric_value")
+		_, err = s.MetricCreate(ctx, mlops.NewPerformanceMetric{MetricName: "loss", MetricValue: math.Nextafter(mlops.MaxMetricMagnitude, math.Inf(1))})
+		wantInvalid(t, err, "metric_value")
+		_, err = s.PredictionCreateBatch(ctx, []mlops.NewPrediction{{ModelID: m.ID}, {ModelID: m.ID, LatencyMS: loopPtr(1e200)}})
+		wantInvalid(t, err, "predictions[1].latency_ms")
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/mlopsdev/mlops"
 )
@@ -116,6 +117,16 @@ func trimPage[T any](items []T, limit int, key func(T) Cursor) ([]T, string) {
 	}
 	items = items[:limit]
 	return items, key(items[len(items)-1]).Encode()
+}
+
+// jsonArgNoCopy is jsonArg for the bulk paths: the argument shares raw's
+// bytes instead of copying them (a 16 MiB batch would otherwise hold its
+// features twice). raw must not change until the statement has run.
+func jsonArgNoCopy(raw mlops.JSON, empty string) string {
+	if len(raw) == 0 {
+		return empty
+	}
+	return unsafe.String(&raw[0], len(raw))
 }
 
 // jsonArg turns a JSON document into a query argument: text on both

@@ -10,15 +10,19 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite" // also registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/mlopsdev/mlops"
 )
@@ -96,6 +100,9 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	}
 	if err := s.pingOpen(ctx); err != nil {
 		s.Close()
+		if t.Engine == SQLite && t.Path != ":memory:" {
+			return nil, sqliteOpenError(t.Path, err)
+		}
 		return nil, fmt.Errorf("connect to %s: %w", t.Redacted, err)
 	}
 	return s, nil
@@ -134,10 +141,8 @@ func (s *Store) openSQLite(opts Options) error {
 		s.rdb, s.wdb = db, db
 		return nil
 	}
-	if dir := filepath.Dir(s.target.Path); dir != "" {
-		if _, err := os.Stat(dir); err != nil {
-			return fmt.Errorf("SQLite database directory %s does not exist; create it or change DATABASE_URL", dir)
-		}
+	if err := sqliteFileProblem(s.target.Path); err != nil {
+		return err
 	}
 	dsn := sqliteDSN(s.target.Path, "")
 	w, err := sql.Open("sqlite", dsn)
@@ -159,6 +164,121 @@ func (s *Store) openSQLite(opts Options) error {
 	s.rdb, s.wdb = r, w
 	s.auditPrep = &preparedAudit{}
 	return nil
+}
+
+// sqliteOpenError explains why the driver could not open the SQLite file
+// at path. Its own text for most causes, "unable to open database file
+// (14)" (on some systems "out of memory (14)"), names neither the file nor
+// the cause.
+func sqliteOpenError(path string, err error) error {
+	var sqErr *sqlite.Error
+	if errors.As(err, &sqErr) && sqErr.Code()&0xff == sqlite3.SQLITE_NOTADB {
+		return fmt.Errorf("the file %s is not an SQLite database (another kind of file, or a damaged one): point DATABASE_URL at the database file", showPath(path))
+	}
+	if problem := sqliteFileProblem(path); problem != nil {
+		return problem
+	}
+	return fmt.Errorf("open the SQLite database %s: %w", showPath(path), err)
+}
+
+// sqliteFileProblem says what keeps the SQLite file at path from being
+// opened for reading and writing, or returns nil when nothing visibly does.
+// It only looks: opening the file and closing it again would release the
+// locks other connections of this process hold on it (POSIX locks belong to
+// the process, not to a descriptor).
+func sqliteFileProblem(path string) error {
+	dir := filepath.Dir(path)
+	const elsewhere = "point DATABASE_URL at another file"
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("the folder %s does not exist: create it (mkdir -p %s) or %s", showPath(dir), shellQuote(dir), elsewhere)
+	case errors.Is(err, syscall.ENOTDIR):
+		return fmt.Errorf("the folder %s does not exist (part of its path is a file): %s", showPath(dir), elsewhere)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("the folder %s cannot be reached by this user (uid %d): a folder above it is not searchable; change its mode or %s", showPath(dir), os.Geteuid(), elsewhere)
+	case err != nil:
+		return fmt.Errorf("the folder %s cannot be used: %v; %s", showPath(dir), pathErrCause(err), elsewhere)
+	case !fi.IsDir():
+		return fmt.Errorf("%s is a file, not a folder: %s", showPath(dir), elsewhere)
+	}
+	fi, err = os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		// The driver creates it; the folder must be writable (below).
+	case err != nil:
+		return fmt.Errorf("the database file %s cannot be used: %v; %s", showPath(path), pathErrCause(err), elsewhere)
+	case fi.IsDir():
+		return fmt.Errorf("%s is a folder, not a database file: %s", showPath(path), elsewhere)
+	default:
+		if err := accessWrite(path); err != nil {
+			return notWritable("the database file "+showPath(path), err, "change its owner or mode, or "+elsewhere)
+		}
+		if _, err := os.Stat(path + "-wal"); err == nil {
+			if _, err := os.Stat(path + "-shm"); err == nil {
+				return nil // nothing left to create in the folder
+			}
+		}
+	}
+	// SQLite creates the database (when missing) and its -wal and -shm
+	// files in the folder.
+	if err := accessWrite(dir); err != nil {
+		return notWritable("the folder "+showPath(dir), err, "SQLite creates files there (the database, its -wal and -shm); change the folder's owner or mode, or "+elsewhere)
+	}
+	return nil
+}
+
+// accessWrite asks the kernel whether this process may write to path,
+// without opening it (see sqliteFileProblem).
+func accessWrite(path string) error {
+	const wOK = 2 // W_OK of access(2)
+	return syscall.Access(path, wOK)
+}
+
+// notWritable explains a failed accessWrite of what.
+func notWritable(what string, err error, hint string) error {
+	switch {
+	case errors.Is(err, syscall.EROFS):
+		return fmt.Errorf("%s is on a read-only file system: %s", what, hint)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("%s is not writable by this user (uid %d): %s", what, os.Geteuid(), hint)
+	default:
+		return fmt.Errorf("%s cannot be written (%v): %s", what, err, hint)
+	}
+}
+
+// pathErrCause drops the operation and path a *fs.PathError repeats.
+func pathErrCause(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// showPath names a path in a message: as DATABASE_URL has it, followed by
+// where that is when it is relative (sqlite:///x.db is relative to the
+// working directory, sqlite:////x.db is absolute).
+func showPath(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return p
+	}
+	if p == "." {
+		return abs
+	}
+	return p + " (" + abs + ")"
+}
+
+// shellQuote quotes p for a command line when it needs quoting.
+func shellQuote(p string) string {
+	if p != "" && strings.Trim(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+=:,@") == "" {
+		return p
+	}
+	return "'" + strings.ReplaceAll(p, "'", `'\''`) + "'"
 }
 
 func (s *Store) openPostgres(opts Options) error {

@@ -1,8 +1,8 @@
 package store
 
 // Summaries beyond the seed's CRUD: model summaries, counts by status,
-// prediction statistics, the approval queue and decided actions, in bounded
-// pages. Plain SQL that runs unchanged on both engines.
+// prediction statistics and decided actions, in bounded pages. Plain SQL
+// that runs unchanged on both engines.
 
 import (
 	"context"
@@ -43,21 +43,6 @@ func (s *Store) ModelSummaryList(ctx context.Context, after string, limit int) (
 	}
 	items = items[:limit]
 	return items, items[len(items)-1].Name, nil
-}
-
-// ActionPendingList returns the approval queue oldest first, one page at a
-// time (the bounded form of ActionsPending).
-func (s *Store) ActionPendingList(ctx context.Context, p Page) ([]mlops.AgentAction, string, error) {
-	limit, cur, err := p.resolve()
-	if err != nil {
-		return nil, "", err
-	}
-	var q query
-	q.add("status = 'pending'")
-	if cur != nil {
-		q.add("(created_at > ? OR (created_at = ? AND id > ?))", cur.CreatedAt, cur.CreatedAt, cur.ID)
-	}
-	return s.actionPage(ctx, q, "created_at, id", limit)
 }
 
 // ActionDecidedList lists actions that are no longer pending (approved,

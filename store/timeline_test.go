@@ -25,7 +25,7 @@ func TestTimeline(t *testing.T) {
 		loopEnableRules(t, s, "fraud", nil)
 		loopDriftData(t, s, c, v1.ID, v1.ID, 0)
 		at(3 * time.Hour)
-		must1(t)(s.DriftCheck(ctx, v1.ID, loopDriftOpts())) // report, alert, action at one instant
+		must1(t)(loopMonitor(s).DriftCheck(ctx, v1.ID, loopDriftOpts())) // report, alert, action at one instant
 		alert := loopOpenAlerts(t, s)[0]
 		action := loopActions(t, s, mlops.ActionPending)[0]
 		at(4 * time.Hour)

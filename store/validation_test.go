@@ -303,8 +303,6 @@ func TestBadQuery(t *testing.T) {
 		wantInvalid(t, err, "status")
 		_, _, err = s.AlertList(ctx, store.AlertFilter{Severity: "urgent"})
 		wantInvalid(t, err, "severity")
-		_, err = s.PredictionsRecent(ctx, 1, -1)
-		wantInvalid(t, err, "hours")
 		_, err = store.ParseBucket("7m")
 		wantInvalid(t, err, "bucket")
 	})

@@ -1,5 +1,5 @@
 // Command mlops is the mlops server and its administration commands. See
-// README.md and API.md.
+// README.md and docs/api.md.
 package main
 
 import (

@@ -32,7 +32,7 @@ import (
 // Mode is MLOPS_AUTH.
 type Mode string
 
-// The modes of API.md.
+// The modes of docs/api.md.
 const (
 	// ModeAuto is open while no account exists, then needs credentials.
 	ModeAuto Mode = "auto"

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mlopsdev/mlops/monitor"
 	"github.com/mlopsdev/mlops/store"
 )
 
@@ -44,7 +45,7 @@ func runDriftCheck(ctx context.Context, e *Env, args []string) error {
 	case *modelID <= 0:
 		return usagef("drift check needs a model version id, as in: mlops drift check 12 (or --model-id 12)")
 	}
-	o := store.DriftCheckOptions{ReferenceModelID: *refModel, PSIThreshold: *psi, KSThreshold: *ks,
+	o := monitor.DriftCheckOptions{ReferenceModelID: *refModel, PSIThreshold: *psi, KSThreshold: *ks,
 		MinSamples: *minSamples, Bins: *bins}
 	for _, t := range []struct {
 		flag, v string
@@ -65,7 +66,7 @@ func runDriftCheck(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	defer s.Close()
-	rep, err := s.DriftCheck(ctx, *modelID, o)
+	rep, err := monitor.New(s, monitor.Options{Logger: e.Logger}).DriftCheck(ctx, *modelID, o)
 	if err != nil {
 		return err
 	}
@@ -74,7 +75,7 @@ func runDriftCheck(ctx context.Context, e *Env, args []string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
-	var d store.DriftDetails
+	var d monitor.DriftDetails
 	_ = json.Unmarshal(rep.Details, &d)
 	verdict := "no drift"
 	if rep.DriftDetected {
@@ -89,6 +90,9 @@ func runDriftCheck(ctx context.Context, e *Env, args []string) error {
 	}
 	for _, name := range sortedNames(d.Skipped) {
 		fmt.Fprintf(e.Stdout, "%-24s skipped: %s\n", name, d.Skipped[name])
+	}
+	if d.LeftOut != "" {
+		fmt.Fprintln(e.Stdout, "note: "+d.LeftOut)
 	}
 	return nil
 }
@@ -109,7 +113,7 @@ func runRulesRun(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	defer s.Close()
-	res, err := s.RulesRun(ctx)
+	res, err := monitor.New(s, monitor.Options{Logger: e.Logger}).RulesRun(ctx)
 	if err != nil {
 		return err
 	}
@@ -122,7 +126,7 @@ func runRulesRun(ctx context.Context, e *Env, args []string) error {
 	return nil
 }
 
-func printRulesResult(e *Env, res store.RulesRunResult) {
+func printRulesResult(e *Env, res monitor.RulesRunResult) {
 	if res.Skipped {
 		fmt.Fprintln(e.Stdout, "skipped: another instance is running the rules")
 		return
@@ -155,20 +159,6 @@ func every(ctx context.Context, interval time.Duration, fn func(ctx context.Cont
 			fn(ctx)
 		}
 	}
-}
-
-// rulesLoop runs the rules every interval until ctx ends (for mlops serve).
-// A failed run is logged and retried at the next tick.
-func rulesLoop(ctx context.Context, s *store.Store, interval time.Duration, log *slog.Logger) {
-	every(ctx, interval, func(ctx context.Context) {
-		res, err := s.RulesRun(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			log.WarnContext(ctx, "rules run failed", "error", err.Error())
-		case err == nil && !res.Skipped:
-			log.InfoContext(ctx, "rules run", "models", res.Models, "outcomes", len(res.Outcomes))
-		}
-	})
 }
 
 // expiryEvery is how often serve expires pending actions past their

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mlopsdev/mlops"
 	"github.com/mlopsdev/mlops/internal/config"
+	"github.com/mlopsdev/mlops/monitor"
 	"github.com/mlopsdev/mlops/store"
 	"github.com/mlopsdev/mlops/store/storetest"
 )
@@ -96,7 +97,7 @@ func TestDriftCheckAndRulesCommands(t *testing.T) {
 			if err := runRulesRun(ctx, e, []string{"--json"}); err != nil {
 				t.Fatal(err)
 			}
-			var res store.RulesRunResult
+			var res monitor.RulesRunResult
 			if err := json.Unmarshal(out.Bytes(), &res); err != nil || res.Models != 1 || len(res.Notes) != 1 ||
 				!strings.Contains(res.Notes[0], "drift rule not evaluated") {
 				t.Errorf("rules run --json: %q, %v", out, err)

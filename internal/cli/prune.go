@@ -92,7 +92,7 @@ func runPrune(ctx context.Context, e *Env, args []string) error {
 	return nil
 }
 
-// ageUnits are the units of an age (API.md): a month is 30 days.
+// ageUnits are the units of an age (docs/api.md): a month is 30 days.
 var ageUnits = map[string]time.Duration{
 	"s": time.Second, "min": time.Minute, "h": time.Hour, "d": 24 * time.Hour, "w": 7 * 24 * time.Hour, "mo": 30 * 24 * time.Hour,
 }

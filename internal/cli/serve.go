@@ -19,6 +19,7 @@ import (
 	"github.com/mlopsdev/mlops/internal/auth"
 	"github.com/mlopsdev/mlops/internal/httpapi"
 	"github.com/mlopsdev/mlops/internal/webui"
+	"github.com/mlopsdev/mlops/monitor"
 	"github.com/mlopsdev/mlops/store"
 )
 
@@ -129,10 +130,17 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another server running there? choose another --addr or MLOPS_ADDR)", *addr, err)
 	}
+	// The timeouts (docs/operations.md, Timeouts): headers must arrive in
+	// 10 s and any other body within 30 s; the ingest routes and every JSON
+	// body the API reads set their own read deadline instead, 10 s after
+	// each read (a body that stops moving is cut off in seconds) and 2 min
+	// in all (a 16 MiB batch on a slow link). No write timeout: a metric
+	// series is streamed for up to 5 min, bounded by the handler. An idle
+	// keep-alive connection is closed after 2 min.
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute, // a 16 MiB batch on a slow link
+		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(e.Logger.Handler(), slog.LevelWarn),
 		TLSConfig:         tlsConfig,
@@ -157,7 +165,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	go func() {
 		defer close(rulesDone)
 		if *rulesEvery > 0 {
-			rulesLoop(rulesCtx, st, *rulesEvery, e.Logger)
+			monitor.New(st, monitor.Options{Logger: e.Logger}).Loop(rulesCtx, *rulesEvery)
 		}
 	}()
 	defer func() { stopRules(); <-rulesDone }()

@@ -329,7 +329,7 @@ func TestServeFlags(t *testing.T) {
 }
 
 // TestServeAutoRefusesOpenNonLoopback: in auth mode auto with no account,
-// serve refuses a non-loopback --addr with the advice of API.md; with
+// serve refuses a non-loopback --addr with the advice of docs/api.md; with
 // MLOPS_AUTH=off it starts (warning that auth is off).
 func TestServeAutoRefusesOpenNonLoopback(t *testing.T) {
 	for _, engine := range storetest.Engines {

@@ -18,7 +18,7 @@ import (
 	"github.com/mlopsdev/mlops/internal/auth"
 )
 
-// Defaults of API.md.
+// Defaults of docs/api.md.
 const (
 	DefaultDatabaseURL = "sqlite:///./mlops.db"
 	DefaultPoolSize    = 5
@@ -150,8 +150,8 @@ func Load(getenv func(string) string, dotenvPath string) (Config, error) {
 	return c, nil
 }
 
-// loadIdentity reads the settings of accounts and approvals (API.md,
-// "Identity, roles and the audit log").
+// loadIdentity reads the settings of accounts and approvals (docs/auth.md
+// and docs/audit.md).
 func loadIdentity(c *Config, get func(names ...string) string) error {
 	var err error
 	if c.Auth, err = auth.ParseMode(get("MLOPS_AUTH")); err != nil {

@@ -18,7 +18,7 @@ import (
 	"github.com/mlopsdev/mlops/store/storetest"
 )
 
-// The roles table of API.md, written out here by operation, independently
+// The roles table of docs/api.md, written out here by operation, independently
 // of the code: the matrix test holds every route of /openapi.json to it, so
 // a route added without an entry here, or declaring another permission
 // than the table gives it, fails.
@@ -169,7 +169,7 @@ func (c *client) call(op operation) resp {
 
 // TestAccessMatrix sends every route of /openapi.json as every role, with
 // no credentials and with each kind of bad credential, and checks the
-// status against the roles table of API.md.
+// status against the roles table of docs/api.md.
 func TestAccessMatrix(t *testing.T) {
 	for _, engine := range storetest.Engines {
 		t.Run(string(engine), func(t *testing.T) {
@@ -183,7 +183,7 @@ func TestAccessMatrix(t *testing.T) {
 			for _, op := range ops {
 				want, ok := access[op.id]
 				if !ok {
-					t.Errorf("%s %s (%s) is not in the test's roles table: add it with the roles API.md gives it", op.method, op.path, op.id)
+					t.Errorf("%s %s (%s) is not in the test's roles table: add it with the roles docs/api.md gives it", op.method, op.path, op.id)
 					continue
 				}
 				refusedAll := func(label string, cl *client, status int) {

@@ -32,6 +32,9 @@ func handle[I, O any](api huma.API, s *Server, perm mlops.Permission, op huma.Op
 		if op.MaxBodyBytes == 0 {
 			op.MaxBodyBytes = MaxBodyBytes
 		}
+		if len(op.Middlewares) == 0 { // huma reads the body: check it first
+			op.Middlewares = huma.Middlewares{s.strictJSON(op.MaxBodyBytes)}
+		}
 	}
 	if strings.Contains(op.Path, "{") {
 		op.Errors = append(op.Errors, http.StatusNotFound)

@@ -2,6 +2,8 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -9,151 +11,149 @@ import (
 	"github.com/mlopsdev/mlops/store"
 )
 
-// contract lists every route of API.md with the statuses it must document
-// besides its success status.
-var contract = []struct {
-	method, path string
-	success      string
-	statuses     []string
-}{
-	{"POST", "/api/v1/models", "201", []string{"400", "409", "413", "422", "503"}},
-	{"GET", "/api/v1/models", "200", []string{"422", "503"}},
-	{"GET", "/api/v1/models/{id}", "200", []string{"404", "503"}},
-	{"GET", "/api/v1/models/active", "200", []string{"404", "503"}},
-	{"POST", "/api/v1/models/{id}/activate", "200", []string{"404", "503"}},
-	{"POST", "/api/v1/predictions", "201", []string{"400", "413", "422", "503"}},
-	{"POST", "/api/v1/predictions/batch", "201", []string{"400", "413", "422", "503"}},
-	{"GET", "/api/v1/predictions", "200", []string{"422", "503"}},
-	{"GET", "/api/v1/predictions/{id}", "200", []string{"404", "503"}},
-	{"PUT", "/api/v1/predictions/{id}/actual", "200", []string{"400", "404", "422", "503"}},
-	{"POST", "/api/v1/drift-reports", "201", []string{"400", "413", "422", "503"}},
-	{"GET", "/api/v1/drift-reports", "200", []string{"422", "503"}},
-	{"GET", "/api/v1/drift-reports/latest", "200", []string{"404", "503"}},
-	{"POST", "/api/v1/actions", "201", []string{"400", "409", "413", "422", "503"}},
-	{"GET", "/api/v1/actions", "200", []string{"422", "503"}},
-	{"GET", "/api/v1/actions/{action_id}", "200", []string{"404", "503"}},
-	{"POST", "/api/v1/actions/{action_id}/approve", "200", []string{"400", "404", "409", "422", "503"}},
-	{"POST", "/api/v1/actions/{action_id}/reject", "200", []string{"400", "404", "409", "422", "503"}},
-	{"POST", "/api/v1/actions/{action_id}/executed", "200", []string{"400", "404", "409", "422", "503"}},
-	{"POST", "/api/v1/actions/{action_id}/failed", "200", []string{"400", "404", "409", "422", "503"}},
-	{"POST", "/api/v1/metrics", "201", []string{"400", "413", "422", "503"}},
-	{"POST", "/api/v1/metrics/batch", "201", []string{"400", "413", "422", "503"}},
-	{"GET", "/api/v1/metrics/{metric_name}", "200", []string{"422", "503"}},
-	{"POST", "/api/v1/alerts", "201", []string{"400", "413", "422", "503"}},
-	{"GET", "/api/v1/alerts", "200", []string{"422", "503"}},
-	{"GET", "/api/v1/alerts/{id}", "200", []string{"404", "503"}},
-	{"POST", "/api/v1/alerts/{id}/acknowledge", "200", []string{"400", "404", "409", "422", "503"}},
-	{"POST", "/api/v1/alerts/{id}/resolve", "200", []string{"400", "404", "409", "422", "503"}},
-	{"GET", "/healthz", "200", nil},
-	{"GET", "/readyz", "200", []string{"503"}},
-	{"GET", "/metrics", "200", nil},
-	{"GET", "/openapi.json", "200", nil},
-}
-
-// fields lists, per response schema, the fields API.md says a record reads
-// as; every one must be documented (and required: nulls are present).
-var fields = map[string][]string{
-	"ModelVersion": {"id", "model_name", "version", "algorithm", "accuracy", "f1_score", "precision", "recall", "roc_auc",
-		"hyperparameters", "feature_names", "status", "is_active", "model_path", "metadata_path", "training_samples",
-		"created_at", "activated_at"},
-	"Prediction": {"id", "model_id", "features", "prediction", "probability", "latency_ms", "actual", "created_at"},
-	"DriftReport": {"id", "model_id", "drift_detected", "drift_score", "drifted_features", "n_drifted_features",
-		"report_path", "reference_size", "current_size", "created_at"},
-	"AgentAction": {"id", "action_id", "action_type", "description", "risk_level", "requires_approval", "issue_id",
-		"issue_type", "issue_severity", "status", "reviewed_by", "reviewed_at", "review_comment", "executed_at",
-		"execution_result", "parameters", "created_at"},
-	"PerformanceMetric": {"id", "metric_name", "metric_value", "model_id", "metadata", "created_at"},
-	"Alert": {"id", "alert_type", "severity", "title", "message", "status", "acknowledged_by", "acknowledged_at",
-		"resolved_by", "resolved_at", "resolution_notes", "related_data", "created_at"},
-	"MetricPoint":  {"created_at", "value"},
-	"MetricBucket": {"bucket_start", "count", "avg", "min", "max"},
-}
-
+// TestOpenAPI holds docs/api.md, the API reference, against the live
+// /openapi.json of a real server (checkAPIDoc says how), and the document
+// against the routes the server really serves.
 func TestOpenAPI(t *testing.T) {
 	c := start(t, store.SQLite)
-	r := c.do("GET", "/openapi.json", nil)
-	if r.status != 200 {
-		t.Fatalf("GET /openapi.json: %s", r)
+	s := decodeSpec(t, openAPI(t, c))
+	if v, _ := s["openapi"].(string); !strings.HasPrefix(v, "3.1") {
+		t.Fatalf("openapi = %q, want 3.1.x", v)
 	}
-	var doc struct {
-		OpenAPI string                                `json:"openapi"`
-		Paths   map[string]map[string]json.RawMessage `json:"paths"`
-		Comp    struct {
-			Schemas map[string]struct {
-				Properties map[string]any `json:"properties"`
-				Required   []string       `json:"required"`
-			} `json:"schemas"`
-		} `json:"components"`
+	d, err := readAPIDoc()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := json.Unmarshal(r.raw, &doc); err != nil {
-		t.Fatalf("the document does not parse: %v", err)
+	t.Logf("docs/api.md: %d routes, %d not served yet, %d records", len(d.routes), len(d.notServed), len(d.records))
+	for _, p := range checkAPIDoc(d, s) {
+		t.Error(p)
 	}
-	if !strings.HasPrefix(doc.OpenAPI, "3.1") {
-		t.Fatalf("openapi = %q, want 3.1.x", doc.OpenAPI)
-	}
-	documented := 0
-	for _, p := range doc.Paths {
-		documented += len(p)
-	}
-	for _, route := range contract {
-		raw, ok := doc.Paths[route.path][strings.ToLower(route.method)]
-		if !ok {
-			t.Errorf("%s %s is not in /openapi.json", route.method, route.path)
-			continue
-		}
-		var op struct {
-			Responses map[string]any `json:"responses"`
-		}
-		if err := json.Unmarshal(raw, &op); err != nil {
-			t.Fatal(err)
-		}
-		for _, st := range append([]string{route.success}, route.statuses...) {
-			if _, ok := op.Responses[st]; !ok {
-				t.Errorf("%s %s does not document status %s", route.method, route.path, st)
-			}
+
+	// Every operation of the document reaches a handler (not the mux's 404
+	// or 405), and the request metrics name only documented patterns.
+	param := regexp.MustCompile(`\{[^}]*\}`)
+	for _, key := range sortedKeys(s.operations()) {
+		method, path, _ := strings.Cut(key, " ")
+		res := c.do(method, param.ReplaceAllString(path, "1"), nil)
+		if res.status == 405 || res.status == 404 && strings.Contains(string(res.raw), "no route") {
+			t.Errorf("%s is in /openapi.json but not served: %s", key, res)
 		}
 	}
-	if documented < len(contract) {
-		t.Errorf("/openapi.json documents %d operations, API.md has %d", documented, len(contract))
-	}
-	for name, want := range fields {
-		s, ok := doc.Comp.Schemas[name]
-		if !ok {
-			t.Errorf("schema %s missing", name)
-			continue
-		}
-		req := map[string]bool{}
-		for _, r := range s.Required {
-			req[r] = true
-		}
-		for _, f := range want {
-			if _, ok := s.Properties[f]; !ok || !req[f] {
-				t.Errorf("%s.%s is not documented as a present field", name, f)
-			}
-		}
-	}
-	// Every route the mux serves is an operation of the document: probing
-	// each documented path with its method reaches a handler (not 404/405),
-	// and the request metrics name exactly the documented patterns.
-	for _, route := range contract {
-		path := strings.NewReplacer("{id}", "1", "{action_id}", "a", "{metric_name}", "m").Replace(route.path)
-		res := c.do(route.method, path, nil)
-		if res.status == 404 && !strings.Contains(string(res.raw), "not found") || res.status == 405 {
-			t.Errorf("%s %s is documented but not served: %s", route.method, path, res)
-		}
-	}
-	metrics := string(c.do("GET", "/metrics", nil).raw)
-	for _, line := range strings.Split(metrics, "\n") {
+	ops := s.operations()
+	for _, line := range strings.Split(string(c.do("GET", "/metrics", nil).raw), "\n") {
 		if !strings.HasPrefix(line, "mlops_http_requests_total{") {
 			continue
 		}
 		route := line[strings.Index(line, `route="`)+7:]
 		route = route[:strings.IndexByte(route, '"')]
-		method, path, _ := strings.Cut(route, " ")
-		if _, ok := doc.Paths[path][strings.ToLower(method)]; !ok {
+		if _, ok := ops[route]; !ok {
 			t.Errorf("served route %q is not in /openapi.json", route)
 		}
 	}
+}
+
+// TestAPIDocCheckFails breaks the live document, one way at a time, as a
+// change to a handler could, and checks that checkAPIDoc names each break:
+// a status, a field, a route, a query parameter or a permission that the
+// reference and the server no longer agree on.
+func TestAPIDocCheckFails(t *testing.T) {
+	raw := openAPI(t, start(t, store.SQLite))
+	d, err := readAPIDoc()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := map[string]bool{}
+	for _, p := range checkAPIDoc(d, decodeSpec(t, raw)) {
+		before[p] = true
+	}
+	op := func(s spec, key string) map[string]any {
+		o := s.operations()[key]
+		if o == nil {
+			t.Fatalf("%s is not in /openapi.json", key)
+		}
+		return o
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(s spec)
+		want   string
+	}{
+		{"a status one route declares (409)", func(s spec) {
+			delete(dig(op(s, "POST /api/v1/models"), "responses"), "409")
+		}, "POST /api/v1/models names status 409, but /openapi.json does not declare it"},
+		{"a status every route declares, named by one row (503)", func(s spec) {
+			delete(dig(op(s, "POST /api/v1/predictions"), "responses"), "503")
+		}, "POST /api/v1/predictions names status 503"},
+		{"a status no row names", func(s spec) {
+			dig(op(s, "GET /api/v1/models/{id}"), "responses")["409"] = map[string]any{"description": "Conflict"}
+		}, "GET /api/v1/models/{id} declares status 409, which its row"},
+		{"a field of a request schema", func(s spec) {
+			delete(dig(s.schema("NewModelVersion"), "properties"), "algorithm")
+		}, "POST /api/v1/models names field `algorithm`, but its request schema has no such property"},
+		{"a nested field of a request schema", func(s spec) {
+			delete(dig(s.schema("ModelMetrics"), "properties"), "roc_auc")
+		}, "POST /api/v1/models names field `roc_auc`"},
+		{"a request field no row names", func(s spec) {
+			dig(s.schema("NewAlert"), "properties")["colour"] = map[string]any{"type": "string"}
+		}, "has property `colour`, which its row"},
+		{"a field of a record", func(s spec) {
+			delete(dig(s.schema("Prediction"), "properties"), "latency_ms")
+		}, "reads as `latency_ms`, but the response schema has no such property"},
+		{"a record field that may be absent", func(s spec) {
+			sc := s.schema("ModelVersion")
+			sc["required"] = slices.DeleteFunc(asSlice(sc["required"]), func(v any) bool { return v == "activated_at" })
+		}, "`activated_at` of ModelVersion (returned by"},
+		{"a record field the reference does not list", func(s spec) {
+			dig(s.schema("Alert"), "properties")["colour"] = map[string]any{"type": "string"}
+		}, "has property `colour`, which docs/api.md does not list"},
+		{"a route", func(s spec) {
+			delete(dig(s, "paths", "/api/v1/models/{id}"), "get")
+		}, "GET /api/v1/models/{id} is not in /openapi.json"},
+		{"an undocumented route", func(s spec) {
+			dig(s, "paths")["/api/v1/undocumented"] = map[string]any{"get": map[string]any{}}
+		}, "/openapi.json has GET /api/v1/undocumented, which docs/api.md does not document"},
+		{"a query parameter", func(s spec) {
+			o := op(s, "GET /api/v1/models")
+			o["parameters"] = slices.DeleteFunc(asSlice(o["parameters"]), func(v any) bool { return asMap(v)["name"] == "status" })
+		}, "GET /api/v1/models names query parameter `status`"},
+		{"an undocumented query parameter", func(s spec) {
+			o := op(s, "GET /api/v1/models")
+			o["parameters"] = append(asSlice(o["parameters"]), map[string]any{"name": "colour", "in": "query"})
+		}, "GET /api/v1/models takes query parameter `colour`"},
+		{"a permission", func(s spec) {
+			op(s, "POST /api/v1/models/{id}/activate")["x-permission"] = "admin"
+		}, "POST /api/v1/models/{id}/activate needs permission `activate`, but /openapi.json says x-permission `admin`"},
+	} {
+		s := decodeSpec(t, raw)
+		tc.mutate(s)
+		found := false
+		for _, p := range checkAPIDoc(d, s) {
+			found = found || !before[p] && strings.Contains(p, tc.want)
+		}
+		if !found {
+			t.Errorf("%s: checkAPIDoc does not say %q", tc.name, tc.want)
+		}
+	}
+}
+
+// openAPI fetches the server's /openapi.json.
+func openAPI(t *testing.T, c *client) []byte {
+	t.Helper()
+	r := c.do("GET", "/openapi.json", nil)
+	if r.status != 200 {
+		t.Fatalf("GET /openapi.json: %s", r)
+	}
+	return r.raw
+}
+
+// decodeSpec decodes an OpenAPI document (a fresh copy each call).
+func decodeSpec(t *testing.T, raw []byte) spec {
+	t.Helper()
+	var s spec
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatalf("the document does not parse: %v", err)
+	}
+	return s
 }
 
 // TestUnknownFieldsRejected checks, for every request body type, that huma

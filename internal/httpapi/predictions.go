@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"time"
 
@@ -12,75 +11,72 @@ import (
 	"github.com/mlopsdev/mlops/store"
 )
 
-// NewPrediction is the body of POST /api/v1/predictions and one item of a
-// batch.
+// NewPrediction documents the body of POST /api/v1/predictions and one
+// item of a batch (the OpenAPI schema); decodePrediction reads it. The
+// ranges are the domain's (mlops.NewPrediction.Validate), repeated here
+// for the document only (TestSchemaBoundsMatchDomain holds them together).
 type NewPrediction struct {
-	ModelID     *int64   `json:"model_id" nullable:"false" minimum:"1" doc:"A registered model version (else 422)."`
-	Features    Object   `json:"features,omitempty" doc:"The model's input."`
-	Prediction  *int64   `json:"prediction" nullable:"false"`
-	Probability *float64 `json:"probability,omitempty" minimum:"0" maximum:"1"`
-	LatencyMS   *float64 `json:"latency_ms,omitempty" minimum:"0"`
-	Actual      *int64   `json:"actual,omitempty" doc:"The ground truth, when already known."`
+	ModelID     int64      `json:"model_id" minimum:"1" doc:"A registered model version (else 422)."`
+	Features    Object     `json:"features,omitempty" doc:"The model's input."`
+	Prediction  int64      `json:"prediction"`
+	Probability *float64   `json:"probability,omitempty" minimum:"0" maximum:"1"`
+	LatencyMS   *float64   `json:"latency_ms,omitempty" minimum:"0" maximum:"86400000" doc:"At most a day."`
+	Actual      *int64     `json:"actual,omitempty" doc:"The ground truth, when already known."`
+	CreatedAt   *time.Time `json:"created_at,omitempty" doc:"When the prediction was made, to load history; at most 5 minutes in the future. Default: when it is stored."`
 }
 
-// domain converts the body; required fields are present (huma or
-// decodeBatch checked them).
-func (n NewPrediction) domain() mlops.NewPrediction {
-	return mlops.NewPrediction{ModelID: deref(n.ModelID), Features: n.Features.raw(), Prediction: deref(n.Prediction),
-		Probability: n.Probability, LatencyMS: n.LatencyMS, Actual: n.Actual}
+const predictionFields = "model_id, features, prediction, probability, latency_ms, actual, created_at"
+
+// decodePrediction reads one prediction object at at (field{} for the body
+// itself, field{list: "predictions", index: 3} for an item).
+func decodePrediction(d *decoder, at field) (mlops.NewPrediction, error) {
+	var (
+		p                       mlops.NewPrediction
+		hasModel, hasPrediction bool
+	)
+	isObject, err := d.object(at, func(name []byte) error {
+		var err error
+		switch string(name) {
+		case "model_id":
+			var v *int64
+			v, err = d.integer(at.member("model_id"), false)
+			if v != nil {
+				p.ModelID, hasModel = *v, true
+			}
+		case "prediction":
+			var v *int64
+			v, err = d.integer(at.member("prediction"), false)
+			if v != nil {
+				p.Prediction, hasPrediction = *v, true
+			}
+		case "features":
+			p.Features, err = d.rawObject(at.member("features"))
+		case "probability":
+			p.Probability, err = d.number(at.member("probability"), true)
+		case "latency_ms":
+			p.LatencyMS, err = d.number(at.member("latency_ms"), true)
+		case "actual":
+			p.Actual, err = d.integer(at.member("actual"), true)
+		case "created_at":
+			p.CreatedAt, err = d.time(at.member("created_at"))
+		default:
+			return d.unknown(at, name, predictionFields)
+		}
+		return err
+	})
+	if err != nil || !isObject {
+		return p, err
+	}
+	if !hasModel && !d.failedAt(at.member("model_id")) {
+		d.fail(at.member("model_id"), "is required: the id of a registered model version")
+	}
+	if !hasPrediction && !d.failedAt(at.member("prediction")) {
+		d.fail(at.member("prediction"), "is required: the predicted class (an integer)")
+	}
+	return p, nil
 }
 
-// missing names the required fields a batch item lacks.
-func (n NewPrediction) missing() []string {
-	var out []string
-	if n.ModelID == nil {
-		out = append(out, "model_id")
-	}
-	if n.Prediction == nil {
-		out = append(out, "prediction")
-	}
-	return out
-}
-
-// createPredictionsStrict decodes a batch body in one strict pass, then
-// stores it.
-func (s *Server) createPredictionsStrict(ctx context.Context, raw []byte) ([]int64, error) {
-	batch, err := decodeBatch(raw, "predictions", func(b *PredictionBatch) []NewPrediction { return b.Predictions }, NewPrediction.missing)
-	if err != nil {
-		return nil, err
-	}
-	items := make([]mlops.NewPrediction, len(batch))
-	for i, p := range batch {
-		items[i] = p.domain()
-	}
-	return s.st.PredictionCreateBatch(ctx, items)
-}
-
-// streamPredictions stores a batch body while decoding it, with the
-// one-pass decoder when the body is plain, else with encoding/json; it
-// returns errNotStreamed when neither takes the body.
-func (s *Server) streamPredictions(ctx context.Context, raw []byte) ([]int64, error) {
-	if stream, ok := newPredictionStream(raw); ok {
-		return s.st.PredictionCreateStream(ctx, stream.n, stream.next)
-	}
-	if stream, ok := newBatchStream(raw, "predictions", NewPrediction.missing); ok {
-		return s.st.PredictionCreateStream(ctx, stream.n, func(i int) (mlops.NewPrediction, error) {
-			p, err := stream.next(i)
-			return p.domain(), err
-		})
-	}
-	return nil, errNotStreamed
-}
-
-func deref[T any](p *T) T {
-	var zero T
-	if p == nil {
-		return zero
-	}
-	return *p
-}
-
-// PredictionBatch is the body of POST /api/v1/predictions/batch.
+// PredictionBatch documents the body of POST /api/v1/predictions/batch.
 type PredictionBatch struct {
 	Predictions []NewPrediction `json:"predictions" maxItems:"10000" nullable:"false"`
 }
@@ -94,10 +90,6 @@ type BatchResult struct {
 // Actual is the body of PUT /api/v1/predictions/{id}/actual.
 type Actual struct {
 	Actual int64 `json:"actual" doc:"The ground truth."`
-}
-
-type predictionCreateIn struct {
-	Body NewPrediction
 }
 
 type predictionListIn struct {
@@ -116,47 +108,52 @@ func registerPredictions(api huma.API, s *Server) {
 	handle(api, s, mlops.PermIngest, huma.Operation{
 		OperationID: "create-prediction", Method: http.MethodPost, Path: "/api/v1/predictions", Tags: tags,
 		Summary: "Log a prediction", DefaultStatus: http.StatusCreated,
-		Middlewares: huma.Middlewares{s.fastPrediction},
-	}, func(ctx context.Context, in *predictionCreateIn) (*body[mlops.Prediction], error) {
-		if err := fastError(ctx); err != nil {
-			return nil, err // fastPrediction tried this row already
+		Errors: []int{http.StatusRequestTimeout},
+		Middlewares: huma.Middlewares{decodeBody(s, MaxBodyBytes, func(d *decoder) (mlops.NewPrediction, error) {
+			return decodePrediction(d, field{})
+		})},
+	}, func(ctx context.Context, _ *struct{}) (*body[mlops.Prediction], error) {
+		in, err := decodedBody[mlops.NewPrediction](ctx)
+		if err != nil {
+			return nil, err
 		}
 		// Concurrent single predictions share transactions (group commit);
 		// each answer still comes only after its own row is committed.
-		p, err := s.ing.Log(ctx, in.Body.domain())
+		p, err := s.ing.Log(ctx, in)
 		if err == nil {
 			s.m.ingest("predictions", 1)
 		}
 		return ok(p, err)
 	})
-	handle(api, s, mlops.PermIngest, batchOperation(api, huma.Operation{
+	handle(api, s, mlops.PermIngest, huma.Operation{
 		OperationID: "create-predictions-batch", Method: http.MethodPost, Path: "/api/v1/predictions/batch", Tags: tags,
 		Summary:       "Log up to 10,000 predictions, all or nothing",
 		Description:   "One bad item is a 422 naming its index (body.predictions[3].probability), and nothing is stored.",
 		DefaultStatus: http.StatusCreated, MaxBodyBytes: MaxBatchBodyBytes,
-		Middlewares: huma.Middlewares{s.fastPredictionBatch},
-	}, PredictionBatch{}), func(ctx context.Context, in *rawBatchIn) (*body[BatchResult], error) {
-		// The items are decoded while the store writes them. If that is
-		// refused for anything the client sent, the body is decoded again in
-		// one strict pass and stored as a slice, which answers exactly (every
-		// bad field, 400 or 422), or stores it if its shape was only unusual.
-		// When fastPredictionBatch streamed this body already, its error
-		// stands for the stream's: the body is not streamed twice.
-		var ids []int64
-		err := fastError(ctx)
-		if err == nil {
-			ids, err = s.streamPredictions(ctx, in.RawBody)
+		Errors: []int{http.StatusRequestTimeout},
+		Middlewares: huma.Middlewares{decodeBody(s, MaxBatchBodyBytes, func(d *decoder) ([]mlops.NewPrediction, error) {
+			var items []mlops.NewPrediction
+			err := d.list("predictions", MaxBatchItems, func(at field) error {
+				p, err := decodePrediction(d, at)
+				items = append(items, p)
+				return err
+			})
+			return items, err
+		})},
+	}, func(ctx context.Context, _ *struct{}) (*body[BatchResult], error) {
+		items, err := decodedBody[[]mlops.NewPrediction](ctx)
+		if err != nil {
+			return nil, err
 		}
-		if _, invalid := mlops.AsValidation(err); invalid || errors.Is(err, errNotStreamed) {
-			ids, err = s.createPredictionsStrict(ctx, in.RawBody)
-		}
+		ids, err := s.st.PredictionCreateBatch(ctx, items)
 		if err != nil {
 			return nil, err
 		}
 		s.m.ingest("predictions", len(ids))
 		return ok(BatchResult{Count: len(ids), IDs: ids}, nil)
 	})
-	dropRawBodyMediaType(api, "/api/v1/predictions/batch")
+	documentBody(api, "/api/v1/predictions", NewPrediction{})
+	documentBody(api, "/api/v1/predictions/batch", PredictionBatch{})
 	handle(api, s, mlops.PermRead, huma.Operation{
 		OperationID: "list-predictions", Method: http.MethodGet, Path: "/api/v1/predictions", Tags: tags,
 		Summary: "Recent predictions of a model, newest first",

@@ -35,7 +35,7 @@ func (s *Server) problem(ctx context.Context, loc string, err error) error {
 	case errors.As(err, &ve):
 		details := make([]*huma.ErrorDetail, len(ve.Fields))
 		for i, f := range ve.Fields {
-			details[i] = &huma.ErrorDetail{Location: loc + "." + f.Field, Message: f.Message}
+			details[i] = &huma.ErrorDetail{Location: join(loc, f.Field), Message: f.Message}
 		}
 		return newProblem(http.StatusUnprocessableEntity, summarize(details), details...)
 	case errors.Is(err, mlops.ErrNotFound):

@@ -8,11 +8,13 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/mlopsdev/mlops"
+	"github.com/mlopsdev/mlops/monitor"
 	"github.com/mlopsdev/mlops/store"
 )
 
 // Closing the loop: reports, server-side drift checks, rules and the model
-// timeline (README.md, Closing the loop).
+// timeline (docs/loop.md). Drift checks and rule runs are the monitor's
+// (package monitor); this server's checks and runs share one lease holder.
 
 type performanceIn struct {
 	IDPath
@@ -38,8 +40,8 @@ type TimeWindow struct {
 	To   *time.Time `json:"to,omitempty" doc:"End (exclusive), RFC 3339."`
 }
 
-func (w *TimeWindow) window() store.Window {
-	var out store.Window
+func (w *TimeWindow) window() monitor.Window {
+	var out monitor.Window
 	if w == nil {
 		return out
 	}
@@ -134,6 +136,7 @@ func (b RuleSettingsUpdate) apply(r *store.RuleSettings) {
 }
 
 func registerReports(api huma.API, s *Server) {
+	mon := monitor.New(s.st, monitor.Options{Logger: s.log})
 	reports := []string{"Reports"}
 	days := func(n int) time.Time { return s.st.Now().Add(-time.Duration(n) * 24 * time.Hour) }
 	handle(api, s, mlops.PermRead, huma.Operation{
@@ -179,17 +182,18 @@ func registerReports(api huma.API, s *Server) {
 		Summary: "Compute drift of a version's features server-side and store the report", DefaultStatus: http.StatusCreated,
 		Description: "Compares the numeric features of the version's predictions in the current window against the " +
 			"reference window: per feature the PSI over quantile bins of the reference and the two-sample " +
-			"Kolmogorov-Smirnov statistic with its p-value, in details.features. 422 when a window holds too few " +
-			"predictions. With the model's rules enabled, detected drift also raises a deduplicated alert and " +
-			"proposes a retrain_model action.",
+			"Kolmogorov-Smirnov statistic with its p-value, in details.features: at most 200 features, the " +
+			"version's feature_names first, then the keys present in the most rows (details.features_left_out " +
+			"counts the rest). 422 when a window holds too few predictions. With the model's rules enabled, " +
+			"detected drift also raises a deduplicated alert and proposes a retrain_model action.",
 	}, func(ctx context.Context, in *driftCheckIn) (*body[mlops.DriftReport], error) {
-		var o store.DriftCheckOptions
+		var o monitor.DriftCheckOptions
 		if b := in.Body; b != nil {
-			o = store.DriftCheckOptions{Reference: b.Reference.window(), Current: b.Current.window(),
+			o = monitor.DriftCheckOptions{Reference: b.Reference.window(), Current: b.Current.window(),
 				ReferenceModelID: b.ReferenceModelID, PSIThreshold: b.PSIThreshold, KSThreshold: b.KSThreshold,
 				MinSamples: b.MinSamples, Bins: b.Bins}
 		}
-		return ok(s.st.DriftCheck(ctx, in.ID, o))
+		return ok(mon.DriftCheck(ctx, in.ID, o))
 	})
 	handle(api, s, mlops.PermRead, huma.Operation{
 		OperationID: "get-model-timeline", Method: http.MethodGet, Path: "/api/v1/models/{id}/timeline", Tags: models,
@@ -220,9 +224,11 @@ func registerReports(api huma.API, s *Server) {
 	})
 	handle(api, s, mlops.PermAdmin, huma.Operation{
 		OperationID: "run-rules", Method: http.MethodPost, Path: "/api/v1/rules/run", Tags: rules,
-		Summary:     "Evaluate every enabled rule now",
-		Description: "Idempotent; skipped (skipped: true) when another instance is running the rules.",
-	}, func(ctx context.Context, _ *struct{}) (*body[store.RulesRunResult], error) {
-		return ok(s.st.RulesRun(ctx))
+		Summary: "Evaluate every enabled rule now",
+		Description: "Idempotent, and safe when several servers run it at once: each model's rules run under a lease " +
+			"of their own; a model another instance is evaluating is skipped with a note, and skipped is true when " +
+			"that was every model.",
+	}, func(ctx context.Context, _ *struct{}) (*body[monitor.RulesRunResult], error) {
+		return ok(mon.RulesRun(ctx))
 	})
 }

@@ -15,28 +15,61 @@ import (
 	"github.com/mlopsdev/mlops/store"
 )
 
-// NewMetric is the body of POST /api/v1/metrics and one item of a batch.
+// NewMetric documents the body of POST /api/v1/metrics and one item of a
+// batch (the OpenAPI schema); decodeMetric reads it.
 type NewMetric struct {
-	MetricName  string   `json:"metric_name"`
-	MetricValue *float64 `json:"metric_value" nullable:"false"`
-	ModelID     *int64   `json:"model_id,omitempty" minimum:"1" doc:"The model version the point belongs to, if any."`
-	Metadata    Object   `json:"metadata,omitempty"`
+	MetricName  string     `json:"metric_name"`
+	MetricValue float64    `json:"metric_value" minimum:"-1e15" maximum:"1e15"`
+	ModelID     *int64     `json:"model_id,omitempty" minimum:"1" doc:"The model version the point belongs to, if any."`
+	Metadata    Object     `json:"metadata,omitempty"`
+	CreatedAt   *time.Time `json:"created_at,omitempty" doc:"When the value was measured, to load history; at most 5 minutes in the future. Default: when it is stored."`
 }
 
-func (n NewMetric) domain() mlops.NewPerformanceMetric {
-	return mlops.NewPerformanceMetric{MetricName: n.MetricName, MetricValue: deref(n.MetricValue), ModelID: n.ModelID,
-		Metadata: n.Metadata.raw()}
-}
+const metricFields = "metric_name, metric_value, model_id, metadata, created_at"
 
-// missing names the required fields a batch item lacks.
-func (n NewMetric) missing() []string {
-	if n.MetricValue == nil {
-		return []string{"metric_value"}
+// decodeMetric reads one metric point object at at (field{} for the body
+// itself, field{list: "metrics", index: 3} for an item).
+func decodeMetric(d *decoder, at field) (mlops.NewPerformanceMetric, error) {
+	var (
+		m                 mlops.NewPerformanceMetric
+		hasName, hasValue bool
+	)
+	isObject, err := d.object(at, func(name []byte) error {
+		var err error
+		switch string(name) {
+		case "metric_name":
+			m.MetricName, err = d.str(at.member("metric_name"))
+			hasName = true
+		case "metric_value":
+			var v *float64
+			v, err = d.number(at.member("metric_value"), false)
+			if v != nil {
+				m.MetricValue, hasValue = *v, true
+			}
+		case "model_id":
+			m.ModelID, err = d.integer(at.member("model_id"), true)
+		case "metadata":
+			m.Metadata, err = d.rawObject(at.member("metadata"))
+		case "created_at":
+			m.CreatedAt, err = d.time(at.member("created_at"))
+		default:
+			return d.unknown(at, name, metricFields)
+		}
+		return err
+	})
+	if err != nil || !isObject {
+		return m, err
 	}
-	return nil
+	if !hasName && !d.failedAt(at.member("metric_name")) {
+		d.fail(at.member("metric_name"), "is required, e.g. \"api_latency\"")
+	}
+	if !hasValue && !d.failedAt(at.member("metric_value")) {
+		d.fail(at.member("metric_value"), "is required: a finite number")
+	}
+	return m, nil
 }
 
-// MetricBatch is the body of POST /api/v1/metrics/batch.
+// MetricBatch documents the body of POST /api/v1/metrics/batch.
 type MetricBatch struct {
 	Metrics []NewMetric `json:"metrics" maxItems:"10000" nullable:"false"`
 }
@@ -48,10 +81,6 @@ type MetricSeries struct {
 	MetricName string  `json:"metric_name"`
 	Bucket     *string `json:"bucket" doc:"The bucket width asked for (1m, 5m, 1h or 1d); null for raw points."`
 	Points     []any   `json:"points" nullable:"false"`
-}
-
-type metricCreateIn struct {
-	Body NewMetric
 }
 
 type seriesIn struct {
@@ -66,26 +95,40 @@ func registerSeries(api huma.API, s *Server) {
 	handle(api, s, mlops.PermIngest, huma.Operation{
 		OperationID: "create-metric", Method: http.MethodPost, Path: "/api/v1/metrics", Tags: tags,
 		Summary: "Record a metric point", DefaultStatus: http.StatusCreated,
-	}, func(ctx context.Context, in *metricCreateIn) (*body[mlops.PerformanceMetric], error) {
-		m, err := s.st.MetricCreate(ctx, in.Body.domain())
+		Errors: []int{http.StatusRequestTimeout},
+		Middlewares: huma.Middlewares{decodeBody(s, MaxBodyBytes, func(d *decoder) (mlops.NewPerformanceMetric, error) {
+			return decodeMetric(d, field{})
+		})},
+	}, func(ctx context.Context, _ *struct{}) (*body[mlops.PerformanceMetric], error) {
+		in, err := decodedBody[mlops.NewPerformanceMetric](ctx)
+		if err != nil {
+			return nil, err
+		}
+		m, err := s.st.MetricCreate(ctx, in)
 		if err == nil {
 			s.m.ingest("performance_metrics", 1)
 		}
 		return ok(m, err)
 	})
-	handle(api, s, mlops.PermIngest, batchOperation(api, huma.Operation{
+	handle(api, s, mlops.PermIngest, huma.Operation{
 		OperationID: "create-metrics-batch", Method: http.MethodPost, Path: "/api/v1/metrics/batch", Tags: tags,
 		Summary:       "Record up to 10,000 metric points, all or nothing",
 		Description:   "One bad item is a 422 naming its index (body.metrics[2].metric_value), and nothing is stored.",
 		DefaultStatus: http.StatusCreated, MaxBodyBytes: MaxBatchBodyBytes,
-	}, MetricBatch{}), func(ctx context.Context, in *rawBatchIn) (*body[BatchResult], error) {
-		batch, err := decodeBatch(in.RawBody, "metrics", func(b *MetricBatch) []NewMetric { return b.Metrics }, NewMetric.missing)
+		Errors: []int{http.StatusRequestTimeout},
+		Middlewares: huma.Middlewares{decodeBody(s, MaxBatchBodyBytes, func(d *decoder) ([]mlops.NewPerformanceMetric, error) {
+			var items []mlops.NewPerformanceMetric
+			err := d.list("metrics", MaxBatchItems, func(at field) error {
+				m, err := decodeMetric(d, at)
+				items = append(items, m)
+				return err
+			})
+			return items, err
+		})},
+	}, func(ctx context.Context, _ *struct{}) (*body[BatchResult], error) {
+		items, err := decodedBody[[]mlops.NewPerformanceMetric](ctx)
 		if err != nil {
 			return nil, err
-		}
-		items := make([]mlops.NewPerformanceMetric, len(batch))
-		for i, m := range batch {
-			items[i] = m.domain()
 		}
 		ids, err := s.st.MetricCreateBatch(ctx, items)
 		if err != nil {
@@ -94,7 +137,8 @@ func registerSeries(api huma.API, s *Server) {
 		s.m.ingest("performance_metrics", len(ids))
 		return ok(BatchResult{Count: len(ids), IDs: ids}, nil)
 	})
-	dropRawBodyMediaType(api, "/api/v1/metrics/batch")
+	documentBody(api, "/api/v1/metrics", NewMetric{})
+	documentBody(api, "/api/v1/metrics/batch", MetricBatch{})
 
 	// The series is streamed from the database to the client, so its size
 	// is not bounded by memory; it is registered without handle because its

@@ -88,7 +88,8 @@ func (s *server) approvals(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	d.PendingCount = d.Counts[mlops.ActionPending]
-	pending, next, err := s.st.ActionPendingList(ctx, store.Page{Limit: pageSize, Cursor: q.Get("pcursor")})
+	pending, next, err := s.st.ActionList(ctx, store.ActionFilter{Status: mlops.ActionPending, OldestFirst: true,
+		Page: store.Page{Limit: pageSize, Cursor: q.Get("pcursor")}})
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package webui_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -18,11 +19,6 @@ import (
 
 // chromiumPath is where Debian's chromium package installs the browser.
 const chromiumPath = "/usr/bin/chromium"
-
-// screenshotDirEnv names a directory where TestBrowser saves a screenshot
-// of each page it visits (for looking at the UI); unset, it saves only the
-// screenshot of a failing step, under the test's temp dir.
-const screenshotDirEnv = "MLOPS_UI_SCREENSHOT_DIR"
 
 // newBrowser starts headless Chromium with a fresh profile and returns the
 // context of its first tab. Without chromium the test skips, except under
@@ -62,13 +58,31 @@ func newBrowser(t *testing.T) context.Context {
 	return ctx
 }
 
-// tab runs steps in one browser tab and, when a step fails, saves a
-// screenshot of the page and logs its path.
+// tab runs steps in one browser tab. It saves a screenshot of each page a
+// scenario looks at, and of the page a failing step left (logging its path),
+// as <step>.png in screenshotDir: files that outlive the test, for looking at
+// the UI and at what went wrong.
 type tab struct {
 	t    *testing.T
 	ctx  context.Context
 	base string
-	shot string // directory for screenshots of every page, or ""
+}
+
+// newTab opens a tab of browser on the UI at base and empties t's
+// screenshot folder, so it holds this run's screenshots only.
+func newTab(t *testing.T, browser context.Context, base string) *tab {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser)
+	t.Cleanup(cancel)
+	// Open the tab now, under its own context: a tab opened by a step's
+	// timeout context would close when that step ends.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("open a tab: %v", err)
+	}
+	if err := os.RemoveAll(screenshotDir(t)); err != nil {
+		t.Fatal(err)
+	}
+	return &tab{t: t, ctx: ctx, base: base}
 }
 
 // do runs steps under a per-step timeout (a derived context: its end does
@@ -99,57 +113,63 @@ func (b *tab) text(sel string) string {
 	return get(b, "read "+sel, chromedp.Text(chromedp.CSS(sel)))
 }
 
+// fail saves a screenshot of the page, logs where, and fails the test.
 func (b *tab) fail(step, format string, args ...any) {
 	b.t.Helper()
-	path := filepath.Join(b.t.TempDir(), strings.NewReplacer(" ", "-", "/", "-").Replace(step)+".png")
 	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 	defer cancel()
 	loc, _ := chromedp.Run(ctx, chromedp.Location())
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	switch {
-	case err != nil:
-		b.t.Logf("screenshot after the failure could not be taken: %v", err)
-	case os.WriteFile(path, png, 0o644) != nil:
-		b.t.Logf("could not write the screenshot to %s", path)
-	default:
-		b.t.Logf("screenshot of %s saved at %s", loc, path)
+	if err == nil {
+		var path string
+		if path, err = b.save(step, png); err == nil {
+			b.t.Logf("screenshot of %s after the failure: %s", loc, path)
+		}
+	}
+	if err != nil {
+		b.t.Logf("no screenshot after the failure: %v", err)
 	}
 	b.t.Fatalf("%s: %s", step, fmt.Sprintf(format, args...))
 }
 
-// snap saves a screenshot of the current page when screenshotDirEnv is set.
-func (b *tab) snap(name string) {
+// snap saves a screenshot of the current page and returns its path.
+func (b *tab) snap(name string) string {
 	b.t.Helper()
-	if b.shot == "" {
-		return
-	}
 	png := get(b, "screenshot "+name, chromedp.FullScreenshot(100))
-	path := filepath.Join(b.shot, name+".png")
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		b.t.Fatalf("write %s: %v", path, err)
+	path, err := b.save(name, png)
+	if err != nil {
+		b.t.Fatal(err)
 	}
-	b.t.Logf("screenshot saved at %s", path)
+	return path
 }
+
+// save writes png as <step>.png in the screenshot folder of the running
+// (sub)test and returns the file's path.
+func (b *tab) save(step string, png []byte) (string, error) {
+	dir := screenshotDir(b.t)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	// "load /models" -> load-models.png
+	name := strings.Join(strings.FieldsFunc(step, func(r rune) bool {
+		return !(r == '.' || r == '_' || r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}), "-")
+	path := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		return "", fmt.Errorf("save the screenshot: %w", err)
+	}
+	return path, nil
+}
+
+// pngMagic starts every PNG file.
+var pngMagic = []byte("\x89PNG\r\n\x1a\n")
 
 func TestBrowser(t *testing.T) {
 	browser := newBrowser(t)
 	for _, engine := range storetest.Engines {
 		t.Run(string(engine), func(t *testing.T) {
 			e := newEnv(t, engine, true)
-			ctx, cancel := chromedp.NewContext(browser) // a new tab
-			defer cancel()
-			// Open the tab now, under its own context: a tab opened by a
-			// step's timeout context would close when that step ends.
-			if err := chromedp.Do(ctx); err != nil {
-				t.Fatalf("open a tab: %v", err)
-			}
-			b := &tab{t: t, ctx: ctx, base: e.srv.URL}
-			if dir := os.Getenv(screenshotDirEnv); dir != "" {
-				b.shot = filepath.Join(dir, string(engine))
-				if err := os.MkdirAll(b.shot, 0o755); err != nil {
-					t.Fatal(err)
-				}
-			}
+			b := newTab(t, browser, e.srv.URL)
 			scenarios := []struct {
 				name string
 				fn   func(*tab, *env)
@@ -180,22 +200,25 @@ func browseOverview(b *tab, _ *env) {
 	if h1 != "Overview" || pending != "2" || alerts != "2" {
 		b.fail("overview content", "h1 %q, pending %q, active alerts %q; want Overview, 2, 2", h1, pending, alerts)
 	}
-	b.snap("overview")
-	if b.shot != "" {
-		// Only when screenshots are asked for: the other read-only pages.
-		for name, path := range map[string]string{"models": "/models", "drift": "/drift", "predictions": "/predictions",
-			"model": "/models/1", "resolved": "/alerts?status=resolved", "audit": "/audit"} {
-			b.do("load "+path, chromedp.Navigate(b.base+path), chromedp.WaitVisible(chromedp.CSS("main h1")))
-			b.snap(name)
-		}
-		// The layout from a phone to a wide screen.
-		for _, w := range []int64{420, 1920} {
-			b.do(fmt.Sprintf("overview at %d px", w), chromedp.EmulateViewport(w, 900), chromedp.Navigate(b.base+"/"),
-				chromedp.WaitVisible(chromedp.CSS("main h1")))
-			b.snap(fmt.Sprintf("overview-%d", w))
-		}
-		b.do("reset the viewport", chromedp.ResetViewport())
+	// The screenshots are what a failed run leaves to look at: check that
+	// one reached the disk as a PNG.
+	shot := b.snap("overview")
+	if data, err := os.ReadFile(shot); err != nil || len(data) <= len(pngMagic) || !bytes.HasPrefix(data, pngMagic) {
+		b.t.Fatalf("screenshot %s: want a non-empty PNG file, got %d bytes starting %q (err %v)", shot, len(data), data[:min(len(data), len(pngMagic))], err)
 	}
+	// The other read-only pages.
+	for name, path := range map[string]string{"models": "/models", "drift": "/drift", "predictions": "/predictions",
+		"model": "/models/1", "resolved": "/alerts?status=resolved", "audit": "/audit"} {
+		b.do("load "+path, chromedp.Navigate(b.base+path), chromedp.WaitVisible(chromedp.CSS("main h1")))
+		b.snap(name)
+	}
+	// The layout from a phone to a wide screen.
+	for _, w := range []int64{420, 1920} {
+		b.do(fmt.Sprintf("overview at %d px", w), chromedp.EmulateViewport(w, 900), chromedp.Navigate(b.base+"/"),
+			chromedp.WaitVisible(chromedp.CSS("main h1")))
+		b.snap(fmt.Sprintf("overview-%d", w))
+	}
+	b.do("reset the viewport", chromedp.ResetViewport())
 }
 
 // browseApprove presses Enter in the fields of a decision form (which must
@@ -356,18 +379,7 @@ func TestBrowserSignIn(t *testing.T) {
 			e := newEnvAuth(t, engine, true, auth.ModeRequired)
 			ritaPW := e.addUser(t, "rita", mlops.RoleReviewer)
 			victorPW := e.addUser(t, "victor", mlops.RoleViewer)
-			ctx, cancel := chromedp.NewContext(browser)
-			defer cancel()
-			if err := chromedp.Do(ctx); err != nil {
-				t.Fatalf("open a tab: %v", err)
-			}
-			b := &tab{t: t, ctx: ctx, base: e.srv.URL}
-			if dir := os.Getenv(screenshotDirEnv); dir != "" {
-				b.shot = filepath.Join(dir, string(engine)+"-signin")
-				if err := os.MkdirAll(b.shot, 0o755); err != nil {
-					t.Fatal(err)
-				}
-			}
+			b := newTab(t, browser, e.srv.URL)
 
 			b.do("open the approvals without a sign-in",
 				chromedp.Navigate(b.base+"/approvals"),

@@ -9,6 +9,8 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -258,4 +260,50 @@ func contains(t *testing.T, what, body string, wants ...string) {
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// artifactsEnv names the folder where tests leave files for people to look
+// at after a run; .ci/run sets it and prints it, and CI keeps it.
+const artifactsEnv = "MLOPS_TEST_ARTIFACTS"
+
+// screenshotDir is the folder for t's screenshots,
+// <artifacts>/screenshots/<test name>, one level per subtest. <artifacts> is
+// $MLOPS_TEST_ARTIFACTS (relative to the repository root when relative), else
+// .ci/artifacts at the root: not t.TempDir(), which is gone when the test ends.
+func screenshotDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv(artifactsEnv)
+	if dir == "" || !filepath.IsAbs(dir) {
+		root := repoRoot(t)
+		if dir == "" {
+			dir = filepath.Join(root, ".ci", "artifacts")
+		} else {
+			dir = filepath.Join(root, dir)
+		}
+	}
+	name := strings.Map(func(r rune) rune {
+		if r == '/' || r == '.' || r == '_' || r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			return r
+		}
+		return '-'
+	}, t.Name())
+	return filepath.Join(dir, "screenshots", filepath.FromSlash(strings.ReplaceAll(name, "..", "-")))
+}
+
+// repoRoot is the nearest folder above the working directory (the package's
+// folder under go test) that holds go.mod.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		if filepath.Dir(dir) == dir {
+			t.Fatalf("no go.mod in %s or above it: set %s to the folder for test artifacts", wd, artifactsEnv)
+		}
+	}
 }

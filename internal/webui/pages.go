@@ -87,7 +87,8 @@ func (s *server) overview(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	d.PendingCount = counts[mlops.ActionPending]
-	if d.Pending, _, err = s.st.ActionPendingList(ctx, store.Page{Limit: overviewPending}); err != nil {
+	if d.Pending, _, err = s.st.ActionList(ctx, store.ActionFilter{Status: mlops.ActionPending, OldestFirst: true,
+		Page: store.Page{Limit: overviewPending}}); err != nil {
 		return err
 	}
 	alertCounts, err := s.st.AlertCountByStatusSeverity(ctx)
