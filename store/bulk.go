@@ -10,14 +10,23 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// bulkInsert inserts rows (values in cols order) into table in the store's
-// transaction and fills ids in input order: COPY on PostgreSQL
-// (copyNumbered), multi-row INSERTs on SQLite.
-func (s *Store) bulkInsert(ctx context.Context, table string, cols []string, rows [][]any, ids []int64, errPrefix string) error {
+// bulkInsert inserts len(ids) rows into table in the store's transaction
+// and fills ids in input order: COPY on PostgreSQL (copyNumbered),
+// multi-row INSERTs on SQLite. row fills vals (len(cols) values, in cols
+// order) with row i; vals is reused, so no row is held after it is sent.
+func (s *Store) bulkInsert(ctx context.Context, table string, cols []string, row func(i int, vals []any), ids []int64, errPrefix string) error {
 	if s.engine == SQLite {
-		return s.bulkInsertSQLite(ctx, table, cols, rows, ids, errPrefix)
+		return s.bulkInsertSQLite(ctx, table, cols, row, ids, errPrefix)
 	}
-	return s.copyNumbered(ctx, table, cols, pgx.CopyFromRows(rows), ids)
+	vals, i := make([]any, len(cols)), 0
+	return s.copyNumbered(ctx, table, cols, pgx.CopyFromFunc(func() ([]any, error) {
+		if i == len(ids) {
+			return nil, nil
+		}
+		row(i, vals)
+		i++
+		return vals, nil
+	}), ids)
 }
 
 // copyNumbered COPYs rows into table inside the store's transaction,
@@ -75,7 +84,7 @@ const sqliteChunk = 100
 // transaction (BEGIN IMMEDIATE) excludes every other writer, so the ids are
 // known without RETURNING; the last one is checked against
 // last_insert_rowid(). errPrefix names an item ("predictions[%d].").
-func (s *Store) bulkInsertSQLite(ctx context.Context, table string, cols []string, rows [][]any, ids []int64, errPrefix string) error {
+func (s *Store) bulkInsertSQLite(ctx context.Context, table string, cols []string, row func(i int, vals []any), ids []int64, errPrefix string) error {
 	if s.tx == nil || s.engine != SQLite {
 		return fmt.Errorf("store: bulkInsertSQLite needs a SQLite transaction")
 	}
@@ -89,20 +98,24 @@ func (s *Store) bulkInsertSQLite(ctx context.Context, table string, cols []strin
 			st.Close()
 		}
 	}()
-	for start := 0; start < len(rows); start += sqliteChunk {
-		end := min(start+sqliteChunk, len(rows))
-		n := end - start
-		st, ok := stmts[n]
+	n := len(ids)
+	vals := make([]any, len(cols))
+	args := make([]any, 0, min(n, sqliteChunk)*len(cols))
+	for start := 0; start < n; start += sqliteChunk {
+		end := min(start+sqliteChunk, n)
+		size := end - start
+		st, ok := stmts[size]
 		if !ok {
 			var err error
-			if st, err = s.tx.PrepareContext(ctx, multiInsertSQL(table, cols, n)); err != nil {
+			if st, err = s.tx.PrepareContext(ctx, multiInsertSQL(table, cols, size)); err != nil {
 				return classify(err)
 			}
-			stmts[n] = st
+			stmts[size] = st
 		}
-		args := make([]any, 0, n*len(cols))
-		for _, r := range rows[start:end] {
-			args = append(args, r...)
+		args = args[:0]
+		for i := start; i < end; i++ {
+			row(i, vals)
+			args = append(args, vals...)
 		}
 		if _, err := st.ExecContext(ctx, args...); err != nil {
 			// The database refused one of these rows (the Go checks passed):
@@ -114,8 +127,8 @@ func (s *Store) bulkInsertSQLite(ctx context.Context, table string, cols []strin
 	if err := s.tx.QueryRowContext(ctx, `SELECT last_insert_rowid()`).Scan(&last); err != nil {
 		return classify(err)
 	}
-	if last != seq+int64(len(rows)) {
-		return fmt.Errorf("store: bulk insert into %s got ids up to %d, expected %d", table, last, seq+int64(len(rows)))
+	if last != seq+int64(n) {
+		return fmt.Errorf("store: bulk insert into %s got ids up to %d, expected %d", table, last, seq+int64(n))
 	}
 	for i := range ids {
 		ids[i] = seq + 1 + int64(i)

@@ -67,16 +67,18 @@ func (s *Store) MetricCreateBatch(ctx context.Context, in []mlops.NewPerformance
 		}); err != nil {
 			return err
 		}
-		rows := make([][]any, len(in))
 		modelIDs := make([]int64, len(in)) // 0: none
 		for i, m := range in {
-			rows[i] = []any{m.MetricName, m.MetricValue, m.ModelID, createdAt(m.CreatedAt, now), jsonArg(m.Metadata, "{}")}
 			if m.ModelID != nil {
 				modelIDs[i] = *m.ModelID
 			}
 		}
+		row := func(i int, v []any) {
+			m := &in[i]
+			v[0], v[1], v[2], v[3], v[4] = m.MetricName, m.MetricValue, m.ModelID, createdAt(m.CreatedAt, now), jsonArgNoCopy(m.Metadata, "{}")
+		}
 		if err := tx.bulkInsert(ctx, "performance_metrics",
-			[]string{"metric_name", "metric_value", "model_id", "created_at", "metadata"}, rows, ids, "metrics[%d]."); err != nil {
+			[]string{"metric_name", "metric_value", "model_id", "created_at", "metadata"}, row, ids, "metrics[%d]."); err != nil {
 			return err
 		}
 		return tx.audit(ctx, batchChange("metrics.logged", ids, modelIDs))

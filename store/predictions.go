@@ -73,14 +73,16 @@ func (s *Store) PredictionCreateBatch(ctx context.Context, in []mlops.NewPredict
 	}
 	ids := make([]int64, len(in))
 	modelIDs := make([]int64, len(in))
-	rows := make([][]any, len(in))
 	for i, p := range in {
 		modelIDs[i] = p.ModelID
-		rows[i] = []any{p.ModelID, jsonArgNoCopy(p.Features, "{}"), p.Prediction, p.Probability, p.LatencyMS, p.Actual,
-			createdAt(p.CreatedAt, now)}
+	}
+	row := func(i int, v []any) {
+		p := &in[i]
+		v[0], v[1], v[2], v[3], v[4], v[5], v[6] = p.ModelID, jsonArgNoCopy(p.Features, "{}"), p.Prediction,
+			p.Probability, p.LatencyMS, p.Actual, createdAt(p.CreatedAt, now)
 	}
 	err := s.InTx(ctx, func(tx *Store) error {
-		if err := tx.bulkInsert(ctx, "predictions", predictionCols, rows, ids, "predictions[%d]."); err != nil {
+		if err := tx.bulkInsert(ctx, "predictions", predictionCols, row, ids, "predictions[%d]."); err != nil {
 			return err
 		}
 		return tx.audit(ctx, batchChange("predictions.logged", ids, modelIDs))

@@ -131,12 +131,12 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		return fmt.Errorf("listen on %s: %w (is another server running there? choose another --addr or MLOPS_ADDR)", *addr, err)
 	}
 	// The timeouts (docs/operations.md, Timeouts): headers must arrive in
-	// 10 s and any other body within 30 s; the ingest routes and every JSON
-	// body the API reads set their own read deadline instead, 10 s after
-	// each read (a body that stops moving is cut off in seconds) and 2 min
-	// in all (a 16 MiB batch on a slow link). No write timeout: a metric
-	// series is streamed for up to 5 min, bounded by the handler. An idle
-	// keep-alive connection is closed after 2 min.
+	// 10 s and any other body within 30 s; every JSON body the API reads
+	// sets its own read deadline instead: at most 1 MiB whole within 10 s,
+	// a batch 10 s per read and 2 min in all (a 16 MiB batch on a slow
+	// link), so a body that stops moving is cut off in seconds. No write
+	// timeout: a metric series is streamed for up to 5 min, bounded by the
+	// handler. An idle keep-alive connection is closed after 2 min.
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -130,6 +130,16 @@ func TestBodyThatStopsIsCutOff(t *testing.T) {
 				t.Fatalf("stalled body: %d, want 408", res.StatusCode)
 			}
 
+			for _, path := range []string{"/api/v1/predictions", "/api/v1/models"} { // read whole, then decoded
+				conn := rawPost(t, c.base, path, 100, `{"model_id":`)
+				_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+				res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+				if err != nil || res.StatusCode != http.StatusRequestTimeout {
+					t.Fatalf("%s, stalled body: %v %v, want 408", path, res, err)
+				}
+				res.Body.Close()
+			}
+
 			conn = rawPost(t, c.base, "/api/v1/predictions/batch", httpapi.MaxBatchBodyBytes+1, "")
 			_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 			res, err = http.ReadResponse(bufio.NewReader(conn), nil)

@@ -55,9 +55,10 @@ type Options struct {
 	RequestTimeout time.Duration
 	// StreamTimeout bounds a streamed metric series. Default 5m.
 	StreamTimeout time.Duration
-	// BodyIdleTimeout is how long the ingest routes wait for the next bytes
-	// of a body that has stopped arriving before they answer 408 and drop
-	// the connection. Default 10s.
+	// BodyIdleTimeout bounds waiting for a JSON body: one of at most 1 MiB
+	// must arrive whole within it, and each read of a batch body must bring
+	// bytes within it; else the answer is 408 and the connection is
+	// dropped. Default 10s.
 	BodyIdleTimeout time.Duration
 	// BodyTimeout bounds reading one ingest body however steadily it
 	// arrives (a 16 MiB batch on a slow link). Default 2m.
@@ -173,6 +174,7 @@ func (s *Server) routes(api huma.API) {
 	registerActions(api, s)
 	registerSeries(api, s)
 	registerAlerts(api, s)
+	registerSilences(api, s)
 	registerReports(api, s)
 	registerAccounts(api, s)
 	registerAudit(api, s)
