@@ -18,40 +18,56 @@ func (s *Store) bulkInsert(ctx context.Context, table string, cols []string, row
 	if s.engine == SQLite {
 		return s.bulkInsertSQLite(ctx, table, cols, row, ids, errPrefix)
 	}
-	vals, i := make([]any, len(cols)), 0
-	return s.copyNumbered(ctx, table, cols, pgx.CopyFromFunc(func() ([]any, error) {
+	i := 0
+	got, err := s.copyNumbered(ctx, table, cols, func(vals []any) (bool, error) {
 		if i == len(ids) {
-			return nil, nil
+			return false, nil
 		}
 		row(i, vals)
 		i++
-		return vals, nil
-	}), ids)
+		return true, nil
+	})
+	copy(ids, got)
+	return err
 }
 
-// copyNumbered COPYs rows into table inside the store's transaction,
-// letting the id column's default number them, and fills ids in input
-// order. COPY draws the defaults row by row in input order, so the ids
-// increase with it. They are the len(ids) values after the one drawn just
-// before the COPY, unless another session drew from the sequence
-// meanwhile; then they are read back as this transaction's rows in that
-// range.
-func (s *Store) copyNumbered(ctx context.Context, table string, cols []string, rows pgx.CopyFromSource, ids []int64) error {
+// copyNumbered COPYs the rows next gives into table inside the store's
+// transaction (next fills vals and reports false after the last row; it is
+// called while COPY sends the rows before, so a caller that decodes its
+// input in next overlaps that work with the database's), letting the id
+// column's default number them, and returns the ids in input order. COPY
+// draws the defaults row by row in input order, so the ids increase with
+// it. They are the values after the one drawn just before the COPY, unless
+// another session drew from the sequence meanwhile; then they are read back
+// as this transaction's rows in that range.
+func (s *Store) copyNumbered(ctx context.Context, table string, cols []string, next func(vals []any) (bool, error)) ([]int64, error) {
 	if s.tx == nil {
-		return errors.New("store: copyNumbered outside a transaction")
+		return nil, errors.New("store: copyNumbered outside a transaction")
 	}
-	return s.txConnRaw(ctx, func(conn *pgx.Conn) error {
+	var ids []int64
+	err := s.txConnRaw(ctx, func(conn *pgx.Conn) error {
 		var before, last int64
 		if err := conn.QueryRow(ctx, `SELECT nextval(pg_get_serial_sequence($1, 'id'))`, table).Scan(&before); err != nil {
 			return classify(err)
 		}
-		if _, err := conn.CopyFrom(ctx, pgx.Identifier{table}, cols, rows); err != nil {
+		vals := make([]any, len(cols))
+		n, err := conn.CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromFunc(func() ([]any, error) {
+			if more, err := next(vals); !more || err != nil {
+				return nil, err
+			}
+			return vals, nil
+		}))
+		if err != nil {
 			return classify(err)
+		}
+		if n == 0 {
+			return nil
 		}
 		if err := conn.QueryRow(ctx, `SELECT currval(pg_get_serial_sequence($1, 'id'))`, table).Scan(&last); err != nil {
 			return classify(err)
 		}
-		if last-before == int64(len(ids)) {
+		if last-before == n {
+			ids = make([]int64, n)
 			for i := range ids {
 				ids[i] = before + 1 + int64(i)
 			}
@@ -62,16 +78,15 @@ func (s *Store) copyNumbered(ctx context.Context, table string, cols []string, r
 		if err != nil {
 			return classify(err)
 		}
-		got, err := pgx.CollectRows(r, pgx.RowTo[int64])
-		if err != nil {
+		if ids, err = pgx.CollectRows(r, pgx.RowTo[int64]); err != nil {
 			return classify(err)
 		}
-		if len(got) != len(ids) {
-			return fmt.Errorf("store: found %d new ids in %s, wanted %d", len(got), table, len(ids))
+		if int64(len(ids)) != n {
+			return fmt.Errorf("store: found %d new ids in %s, wanted %d", len(ids), table, n)
 		}
-		copy(ids, got)
 		return nil
 	})
+	return ids, err
 }
 
 // sqliteChunk is how many rows one multi-row INSERT carries on SQLite

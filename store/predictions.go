@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strconv"
 	"strings"
@@ -59,43 +60,121 @@ func modelRef(err error, field string, id int64) error {
 // stored or none. Every bad item is listed in one ValidationError whose
 // fields name its index ("predictions[3].probability"); the first item
 // whose model_id has no model version is named the same way. It returns the
-// new ids in input order. The rows go through COPY on PostgreSQL and
-// multi-row INSERTs on SQLite (bulkInsert), and are recorded as one
-// predictions.logged event (see batchChange) in the same transaction;
-// single predictions are not audited.
+// new ids in input order. It writes through PredictionCreateSeq.
 func (s *Store) PredictionCreateBatch(ctx context.Context, in []mlops.NewPrediction) ([]int64, error) {
-	if len(in) == 0 {
-		return []int64{}, nil
-	}
-	now := s.Now()
-	if err := validateEach(len(in), "predictions[%d].", func(i int) error { return in[i].ValidateAt(now) }); err != nil {
+	if err := s.PredictionsCheck(in); err != nil {
 		return nil, err
 	}
-	ids := make([]int64, len(in))
-	modelIDs := make([]int64, len(in))
-	for i, p := range in {
-		modelIDs[i] = p.ModelID
+	return s.PredictionCreateSeq(ctx, func(yield func(mlops.NewPrediction, error) bool) {
+		for _, p := range in {
+			if !yield(p, nil) {
+				return
+			}
+		}
+	})
+}
+
+// PredictionsCheck validates predictions as PredictionCreateBatch would
+// store them, and lists every bad field with its item's index, without
+// writing anything.
+func (s *Store) PredictionsCheck(in []mlops.NewPrediction) error {
+	now := s.Now()
+	return validateEach(len(in), "predictions[%d].", func(i int) error { return in[i].ValidateAt(now) })
+}
+
+// PredictionCreateSeq logs the predictions seq yields, in one transaction:
+// all are stored or none. It returns the new ids in input order. The rows
+// go through COPY on PostgreSQL, where seq is pulled while COPY sends the
+// rows before (a caller that decodes its input in seq overlaps that work
+// with the database's), and through multi-row INSERTs on SQLite, where seq
+// is read to its end before the write transaction begins. An error seq
+// yields stops the batch and is returned as is; the first invalid item, or
+// the first whose model_id has no model version, is a ValidationError
+// naming its index. The batch is recorded as one predictions.logged event
+// (see batchChange) in the same transaction; single predictions are not
+// audited.
+func (s *Store) PredictionCreateSeq(ctx context.Context, seq iter.Seq2[mlops.NewPrediction, error]) ([]int64, error) {
+	now := s.Now()
+	next, stop := iter.Pull2(seq)
+	defer stop()
+	var (
+		cur      mlops.NewPrediction
+		modelIDs []int64
+		failed   error // from seq or an item's checks
+	)
+	// pull reads the next item into cur.
+	pull := func() bool {
+		p, err, ok := next()
+		if !ok {
+			return false
+		}
+		if err == nil {
+			err = prefixErr(p.ValidateAt(now), fmt.Sprintf("predictions[%d].", len(modelIDs)))
+		}
+		if err != nil {
+			failed = err
+			return false
+		}
+		cur = p
+		modelIDs = append(modelIDs, p.ModelID)
+		return true
 	}
-	row := func(i int, v []any) {
-		p := &in[i]
+	fill := func(p *mlops.NewPrediction, v []any) {
 		v[0], v[1], v[2], v[3], v[4], v[5], v[6] = p.ModelID, jsonArgNoCopy(p.Features, "{}"), p.Prediction,
 			p.Probability, p.LatencyMS, p.Actual, createdAt(p.CreatedAt, now)
 	}
-	err := s.InTx(ctx, func(tx *Store) error {
-		if err := tx.bulkInsert(ctx, "predictions", predictionCols, row, ids, "predictions[%d]."); err != nil {
-			return err
+	var (
+		ids []int64
+		err error
+	)
+	if s.engine == SQLite {
+		var in []mlops.NewPrediction
+		for pull() {
+			in = append(in, cur)
 		}
-		return tx.audit(ctx, batchChange("predictions.logged", ids, modelIDs))
-	})
-	if errors.Is(err, errForeignKey) {
+		if failed != nil {
+			return nil, failed
+		}
+		ids = make([]int64, len(in))
+		if len(in) > 0 {
+			err = s.InTx(ctx, func(tx *Store) error {
+				if err := tx.bulkInsertSQLite(ctx, "predictions", predictionCols, func(i int, v []any) { fill(&in[i], v) },
+					ids, "predictions[%d]."); err != nil {
+					return err
+				}
+				return tx.audit(ctx, batchChange("predictions.logged", ids, modelIDs))
+			})
+		}
+	} else {
+		err = s.InTx(ctx, func(tx *Store) error {
+			var err error
+			ids, err = tx.copyNumbered(ctx, "predictions", predictionCols, func(v []any) (bool, error) {
+				if !pull() {
+					return false, failed
+				}
+				fill(&cur, v)
+				return true, nil
+			})
+			if err != nil || len(ids) == 0 {
+				return err
+			}
+			return tx.audit(ctx, batchChange("predictions.logged", ids, modelIDs))
+		})
+	}
+	switch {
+	case failed != nil:
+		return nil, failed
+	case errors.Is(err, errForeignKey):
 		// The foreign key refused a model_id: name the first item with one.
-		if cerr := s.checkModelIDs(ctx, "predictions", len(in), func(i int) int64 { return in[i].ModelID }); cerr != nil {
+		if cerr := s.checkModelIDs(ctx, "predictions", len(modelIDs), func(i int) int64 { return modelIDs[i] }); cerr != nil {
 			return nil, cerr
 		}
 		return nil, mlops.Invalid("predictions", "a model_id has no model version: %v", err)
-	}
-	if err != nil {
+	case err != nil:
 		return nil, err
+	}
+	if ids == nil {
+		ids = []int64{}
 	}
 	return ids, nil
 }

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -42,6 +41,7 @@ type decoder struct {
 	verr  mlops.ValidationError // type, required and unknown-field errors
 	more  int                   // field errors beyond maxFieldErrors
 	arena []byte                // holds the raw objects kept from the body
+	src   *blocks               // the body, when it was received whole
 }
 
 func newDecoder(r io.Reader) *decoder {
@@ -249,6 +249,11 @@ func (d *decoder) rawObject(at field) (mlops.JSON, error) {
 		d.fail(at, "must be a JSON object, got %s", kindName(v.Kind()))
 		return nil, nil
 	}
+	if d.src != nil {
+		if b, ok := d.src.slice(d.dec.InputOffset()-int64(len(v)), len(v)); ok && bytes.Equal(b, v) {
+			return mlops.JSON(b), nil // the body's own bytes: no copy
+		}
+	}
 	return mlops.JSON(d.keep(v)), nil
 }
 
@@ -420,22 +425,11 @@ func decodeBody[T any](s *Server, limit int64, decode func(d *decoder) (T, error
 			return
 		}
 		rc := http.NewResponseController(w)
-		var (
-			rd  io.Reader
-			err error
-		)
-		if limit <= MaxBodyBytes {
-			// A single item (at most 1 MiB) is read whole, within one idle
-			// timeout, then decoded from memory: fewer reads and deadlines
-			// than streaming a body of a few hundred bytes.
-			rd, err = readSmall(w, r, rc, s.bodyIdle, limit)
-		} else {
-			// A batch is decoded as it streams in, through a 64 KiB buffer
-			// (the decoder asks for at most 4 KiB at a time).
-			rd = bufio.NewReaderSize(&idleBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit), rc: rc,
-				idle: s.bodyIdle, deadline: time.Now().Add(s.bodyTimeout)}, 64<<10)
-		}
 		var v T
+		// A single item (at most 1 MiB) is read whole, within one idle
+		// timeout, then decoded from memory: fewer reads and deadlines than
+		// streaming a body of a few hundred bytes.
+		rd, err := readSmall(w, r, rc, s.bodyIdle, limit)
 		d := newDecoder(rd)
 		if err == nil {
 			v, err = decode(d)
@@ -455,6 +449,118 @@ func decodeBody[T any](s *Server, limit int64, decode func(d *decoder) (T, error
 		}
 		next(huma.WithValue(ctx, decodedKey{}, decoded{v: v, err: err}))
 	}
+}
+
+// receiveBatch returns a huma middleware that receives a batch body whole
+// (at most MaxBatchBodyBytes, in blocks that grow with the bytes received)
+// before the handler runs; the handler decodes it from memory (batchBody).
+// Each read must bring bytes within the idle timeout and the whole body
+// must arrive within the body timeout, so a client that stalls never holds
+// a database connection: the store is called only once every byte is here.
+func (s *Server) receiveBatch(ctx huma.Context, next func(huma.Context)) {
+	r, w := humago.Unwrap(ctx)
+	res := decoded{}
+	if r.ContentLength > MaxBatchBodyBytes {
+		res.err = decodeFailure(&http.MaxBytesError{Limit: MaxBatchBodyBytes}, MaxBatchBodyBytes)
+		w.Header().Set("Connection", "close") // the unread body is not drained
+	} else {
+		rc := http.NewResponseController(w)
+		body := &idleBody{ReadCloser: http.MaxBytesReader(w, r.Body, MaxBatchBodyBytes), rc: rc,
+			idle: s.bodyIdle, deadline: time.Now().Add(s.bodyTimeout)}
+		raw, err := receive(body)
+		if err != nil {
+			w.Header().Set("Connection", "close")
+			res.err = decodeFailure(err, MaxBatchBodyBytes)
+		} else {
+			_ = rc.SetReadDeadline(time.Time{})
+			res.v = raw
+		}
+	}
+	next(huma.WithValue(ctx, decodedKey{}, res))
+}
+
+const blockSize = 64 << 10
+
+// blocks is a body received whole, in blocks of up to 64 KiB; it reads
+// them in order.
+type blocks struct {
+	b   [][]byte
+	off int
+}
+
+// receive reads r to its end into blocks.
+func receive(r io.Reader) (*blocks, error) {
+	const size = blockSize
+	out := &blocks{}
+	for {
+		if len(out.b) == 0 || len(out.b[len(out.b)-1]) == size {
+			out.b = append(out.b, make([]byte, 0, size))
+		}
+		last := &out.b[len(out.b)-1]
+		n, err := r.Read((*last)[len(*last):size])
+		*last = (*last)[:len(*last)+n]
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// slice returns the n bytes at offset off of the body when they lie in
+// one block (all blocks but the last hold blockSize bytes).
+func (b *blocks) slice(off int64, n int) ([]byte, bool) {
+	i, at := int(off/blockSize), int(off%blockSize)
+	if off < 0 || i >= len(b.b) || at+n > len(b.b[i]) {
+		return nil, false
+	}
+	return b.b[i][at : at+n : at+n], true
+}
+
+func (b *blocks) Read(p []byte) (int, error) {
+	for len(b.b) > 0 && b.off == len(b.b[0]) {
+		b.b, b.off = b.b[1:], 0
+	}
+	if len(b.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, b.b[0][b.off:])
+	b.off += n
+	return n, nil
+}
+
+// batchBody is the body receiveBatch received for this request: a fresh
+// decoder over it each call (the error path decodes a body a second time).
+func batchBody(ctx context.Context) (func() *decoder, error) {
+	raw, err := decodedBody[*blocks](ctx)
+	if err != nil {
+		return nil, err
+	}
+	return func() *decoder {
+		again := *raw
+		d := newDecoder(&again)
+		d.src = raw
+		return d
+	}, nil
+}
+
+// decodeAll reads a whole batch body {"<key>": [...]} with item, and
+// returns every item or the error that lists every bad field.
+func decodeAll[T any](d *decoder, key string, item func(d *decoder, at field) (T, error)) ([]T, error) {
+	var items []T
+	err := d.list(key, MaxBatchItems, func(at field) error {
+		v, err := item(d, at)
+		items = append(items, v)
+		return err
+	})
+	if err == nil {
+		err = d.end()
+	}
+	if err != nil {
+		return nil, decodeFailure(err, MaxBatchBodyBytes)
+	}
+	return items, d.err()
 }
 
 // readSmall reads a body of at most limit bytes whole; all of it must
@@ -530,3 +636,9 @@ func (s *Server) strictJSON(limit int64) func(huma.Context, func(huma.Context)) 
 		next(ctx)
 	}
 }
+
+// bodyError marks an error met while decoding a body, so that code that
+// gets it back from the store knows it is the body's.
+type bodyError struct{ error }
+
+func (e bodyError) Unwrap() error { return e.error }

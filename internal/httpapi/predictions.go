@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"context"
+	"errors"
+	"iter"
 	"net/http"
 	"time"
 
@@ -76,6 +78,56 @@ func decodePrediction(d *decoder, at field) (mlops.NewPrediction, error) {
 	return p, nil
 }
 
+// errStopped ends the decoding of a batch whose consumer stopped reading.
+var errStopped = errors.New("httpapi: batch consumer stopped")
+
+// predictionItems yields the items of a batch body as d decodes them, so
+// the store writes each while the next is decoded. The first item with a
+// field error, or the first syntax error, ends the sequence with an error;
+// predictionBatchError then says exactly what is wrong.
+func predictionItems(d *decoder) iter.Seq2[mlops.NewPrediction, error] {
+	return func(yield func(mlops.NewPrediction, error) bool) {
+		err := d.list("predictions", MaxBatchItems, func(at field) error {
+			p, err := decodePrediction(d, at)
+			if err == nil {
+				err = d.err()
+			}
+			if err == nil && !yield(p, nil) {
+				err = errStopped
+			}
+			return err
+		})
+		if err == nil {
+			err = d.end()
+		}
+		if err == nil {
+			err = d.err() // a missing list
+		}
+		if err != nil && err != errStopped {
+			yield(mlops.NewPrediction{}, bodyError{err})
+		}
+	}
+}
+
+// predictionBatchError is the answer to a batch the store refused with err:
+// the body is decoded again, whole, so that the answer lists every bad field
+// of every item (decoding, then ranges), or err itself when the items are
+// all valid (an unknown model_id, the database).
+func predictionBatchError(st *store.Store, d *decoder, err error) error {
+	var be bodyError
+	if _, invalid := mlops.AsValidation(err); !invalid && !errors.As(err, &be) {
+		return err
+	}
+	items, derr := decodeAll(d, "predictions", decodePrediction)
+	if derr != nil {
+		return derr
+	}
+	if verr := st.PredictionsCheck(items); verr != nil {
+		return verr
+	}
+	return decodeFailure(err, MaxBatchBodyBytes)
+}
+
 // PredictionBatch documents the body of POST /api/v1/predictions/batch.
 type PredictionBatch struct {
 	Predictions []NewPrediction `json:"predictions" maxItems:"10000" nullable:"false"`
@@ -130,22 +182,17 @@ func registerPredictions(api huma.API, s *Server) {
 		Summary:       "Log up to 10,000 predictions, all or nothing",
 		Description:   "One bad item is a 422 naming its index (body.predictions[3].probability), and nothing is stored.",
 		DefaultStatus: http.StatusCreated, MaxBodyBytes: MaxBatchBodyBytes,
-		Errors: []int{http.StatusRequestTimeout},
-		Middlewares: huma.Middlewares{decodeBody(s, MaxBatchBodyBytes, func(d *decoder) ([]mlops.NewPrediction, error) {
-			var items []mlops.NewPrediction
-			err := d.list("predictions", MaxBatchItems, func(at field) error {
-				p, err := decodePrediction(d, at)
-				items = append(items, p)
-				return err
-			})
-			return items, err
-		})},
+		Errors:      []int{http.StatusRequestTimeout},
+		Middlewares: huma.Middlewares{s.receiveBatch},
 	}, func(ctx context.Context, _ *struct{}) (*body[BatchResult], error) {
-		items, err := decodedBody[[]mlops.NewPrediction](ctx)
+		body, err := batchBody(ctx)
 		if err != nil {
 			return nil, err
 		}
-		ids, err := s.st.PredictionCreateBatch(ctx, items)
+		ids, err := s.st.PredictionCreateSeq(ctx, predictionItems(body()))
+		if err != nil {
+			ids, err = nil, predictionBatchError(s.st, body(), err)
+		}
 		if err != nil {
 			return nil, err
 		}

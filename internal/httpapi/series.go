@@ -115,18 +115,14 @@ func registerSeries(api huma.API, s *Server) {
 		Summary:       "Record up to 10,000 metric points, all or nothing",
 		Description:   "One bad item is a 422 naming its index (body.metrics[2].metric_value), and nothing is stored.",
 		DefaultStatus: http.StatusCreated, MaxBodyBytes: MaxBatchBodyBytes,
-		Errors: []int{http.StatusRequestTimeout},
-		Middlewares: huma.Middlewares{decodeBody(s, MaxBatchBodyBytes, func(d *decoder) ([]mlops.NewPerformanceMetric, error) {
-			var items []mlops.NewPerformanceMetric
-			err := d.list("metrics", MaxBatchItems, func(at field) error {
-				m, err := decodeMetric(d, at)
-				items = append(items, m)
-				return err
-			})
-			return items, err
-		})},
+		Errors:      []int{http.StatusRequestTimeout},
+		Middlewares: huma.Middlewares{s.receiveBatch},
 	}, func(ctx context.Context, _ *struct{}) (*body[BatchResult], error) {
-		items, err := decodedBody[[]mlops.NewPerformanceMetric](ctx)
+		body, err := batchBody(ctx)
+		if err != nil {
+			return nil, err
+		}
+		items, err := decodeAll(body(), "metrics", decodeMetric)
 		if err != nil {
 			return nil, err
 		}
