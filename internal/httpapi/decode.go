@@ -22,15 +22,17 @@ import (
 )
 
 // The ingest routes (predictions and metric points, single and batch) read
-// their bodies with one strict decoder instead of huma's: the body is
-// decoded as its bytes arrive (jsontext, a streaming tokenizer that checks
-// UTF-8 and refuses duplicate member names), so memory follows the bytes
-// received and never a length the client declared; field names are exact
-// (a case variant is an unknown field); types and required fields are
-// checked here, ranges by the domain's Validate in the store. Errors are
-// problem details that name the field, e.g. body.predictions[17].model_id.
-// The OpenAPI document still describes the bodies from the Go types
-// (bodyOperation).
+// their bodies with one strict decoder instead of huma's (jsontext, a
+// tokenizer that checks UTF-8 and refuses duplicate member names, walked
+// by the functions below): field names are exact (a case variant is an
+// unknown field); types and required fields are checked here, ranges by
+// the domain's Validate in the store. A body is received as its bytes
+// arrive, into memory that grows with them and never with a length the
+// client declared (readSmall, receiveBatch), and decoded from there.
+// Errors are problem details that name the field, e.g.
+// body.predictions[17].model_id. The OpenAPI document still describes the
+// bodies from the Go types (documentBody). docs/ingest.md has the design
+// and its figures.
 
 // maxFieldErrors bounds the field errors one answer lists.
 const maxFieldErrors = 100
