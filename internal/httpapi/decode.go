@@ -644,3 +644,53 @@ func (s *Server) strictJSON(limit int64) func(huma.Context, func(huma.Context)) 
 type bodyError struct{ error }
 
 func (e bodyError) Unwrap() error { return e.error }
+
+// ingestRoutes describes an ingest resource: POST path takes one item,
+// POST path/batch up to MaxBatchItems, all or nothing.
+type ingestRoutes[In, Out any] struct {
+	path, table        string // table names the ingest counter of /metrics
+	tags               []string
+	one, batch         huma.Operation // ids, summaries, descriptions
+	oneBody, batchBody any            // the Go types the document shows
+	item               func(d *decoder, at field) (In, error)
+	store              func(ctx context.Context, in In) (Out, error)
+	storeBatch         func(ctx context.Context, body func() *decoder) ([]int64, error)
+}
+
+// registerIngest registers the two routes of r; both need the ingest
+// permission and read their bodies with the strict decoder.
+func registerIngest[In, Out any](api huma.API, s *Server, r ingestRoutes[In, Out]) {
+	for _, op := range []*huma.Operation{&r.one, &r.batch} {
+		op.Method, op.Tags, op.DefaultStatus = http.MethodPost, r.tags, http.StatusCreated
+		op.Errors = []int{http.StatusRequestTimeout}
+	}
+	r.one.Path = r.path
+	r.one.Middlewares = huma.Middlewares{decodeBody(s, MaxBodyBytes, func(d *decoder) (In, error) { return r.item(d, field{}) })}
+	handle(api, s, mlops.PermIngest, r.one, func(ctx context.Context, _ *struct{}) (*body[Out], error) {
+		in, err := decodedBody[In](ctx)
+		if err != nil {
+			return nil, err
+		}
+		out, err := r.store(ctx, in)
+		if err == nil {
+			s.m.ingest(r.table, 1)
+		}
+		return ok(out, err)
+	})
+	r.batch.Path, r.batch.MaxBodyBytes = r.path+"/batch", MaxBatchBodyBytes
+	r.batch.Middlewares = huma.Middlewares{s.receiveBatch}
+	handle(api, s, mlops.PermIngest, r.batch, func(ctx context.Context, _ *struct{}) (*body[BatchResult], error) {
+		body, err := batchBody(ctx)
+		if err != nil {
+			return nil, err
+		}
+		ids, err := r.storeBatch(ctx, body)
+		if err != nil {
+			return nil, err
+		}
+		s.m.ingest(r.table, len(ids))
+		return ok(BatchResult{Count: len(ids), IDs: ids}, nil)
+	})
+	documentBody(api, r.one.Path, r.oneBody)
+	documentBody(api, r.batch.Path, r.batchBody)
+}

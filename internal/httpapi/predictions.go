@@ -157,50 +157,24 @@ type predictionActualIn struct {
 
 func registerPredictions(api huma.API, s *Server) {
 	tags := []string{"Predictions"}
-	handle(api, s, mlops.PermIngest, huma.Operation{
-		OperationID: "create-prediction", Method: http.MethodPost, Path: "/api/v1/predictions", Tags: tags,
-		Summary: "Log a prediction", DefaultStatus: http.StatusCreated,
-		Errors: []int{http.StatusRequestTimeout},
-		Middlewares: huma.Middlewares{decodeBody(s, MaxBodyBytes, func(d *decoder) (mlops.NewPrediction, error) {
-			return decodePrediction(d, field{})
-		})},
-	}, func(ctx context.Context, _ *struct{}) (*body[mlops.Prediction], error) {
-		in, err := decodedBody[mlops.NewPrediction](ctx)
-		if err != nil {
-			return nil, err
-		}
+	registerIngest(api, s, ingestRoutes[mlops.NewPrediction, mlops.Prediction]{
+		path: "/api/v1/predictions", table: "predictions", tags: tags,
+		one: huma.Operation{OperationID: "create-prediction", Summary: "Log a prediction"},
+		batch: huma.Operation{OperationID: "create-predictions-batch", Summary: "Log up to 10,000 predictions, all or nothing",
+			Description: "One bad item is a 422 naming its index (body.predictions[3].probability), and nothing is stored."},
+		oneBody: NewPrediction{}, batchBody: PredictionBatch{},
+		item: decodePrediction,
 		// Concurrent single predictions share transactions (group commit);
 		// each answer still comes only after its own row is committed.
-		p, err := s.ing.Log(ctx, in)
-		if err == nil {
-			s.m.ingest("predictions", 1)
-		}
-		return ok(p, err)
+		store: s.ing.Log,
+		storeBatch: func(ctx context.Context, body func() *decoder) ([]int64, error) {
+			ids, err := s.st.PredictionCreateSeq(ctx, predictionItems(body()))
+			if err != nil {
+				return nil, predictionBatchError(s.st, body(), err)
+			}
+			return ids, nil
+		},
 	})
-	handle(api, s, mlops.PermIngest, huma.Operation{
-		OperationID: "create-predictions-batch", Method: http.MethodPost, Path: "/api/v1/predictions/batch", Tags: tags,
-		Summary:       "Log up to 10,000 predictions, all or nothing",
-		Description:   "One bad item is a 422 naming its index (body.predictions[3].probability), and nothing is stored.",
-		DefaultStatus: http.StatusCreated, MaxBodyBytes: MaxBatchBodyBytes,
-		Errors:      []int{http.StatusRequestTimeout},
-		Middlewares: huma.Middlewares{s.receiveBatch},
-	}, func(ctx context.Context, _ *struct{}) (*body[BatchResult], error) {
-		body, err := batchBody(ctx)
-		if err != nil {
-			return nil, err
-		}
-		ids, err := s.st.PredictionCreateSeq(ctx, predictionItems(body()))
-		if err != nil {
-			ids, err = nil, predictionBatchError(s.st, body(), err)
-		}
-		if err != nil {
-			return nil, err
-		}
-		s.m.ingest("predictions", len(ids))
-		return ok(BatchResult{Count: len(ids), IDs: ids}, nil)
-	})
-	documentBody(api, "/api/v1/predictions", NewPrediction{})
-	documentBody(api, "/api/v1/predictions/batch", PredictionBatch{})
 	handle(api, s, mlops.PermRead, huma.Operation{
 		OperationID: "list-predictions", Method: http.MethodGet, Path: "/api/v1/predictions", Tags: tags,
 		Summary: "Recent predictions of a model, newest first",

@@ -92,49 +92,22 @@ type seriesIn struct {
 
 func registerSeries(api huma.API, s *Server) {
 	tags := []string{"Performance metrics"}
-	handle(api, s, mlops.PermIngest, huma.Operation{
-		OperationID: "create-metric", Method: http.MethodPost, Path: "/api/v1/metrics", Tags: tags,
-		Summary: "Record a metric point", DefaultStatus: http.StatusCreated,
-		Errors: []int{http.StatusRequestTimeout},
-		Middlewares: huma.Middlewares{decodeBody(s, MaxBodyBytes, func(d *decoder) (mlops.NewPerformanceMetric, error) {
-			return decodeMetric(d, field{})
-		})},
-	}, func(ctx context.Context, _ *struct{}) (*body[mlops.PerformanceMetric], error) {
-		in, err := decodedBody[mlops.NewPerformanceMetric](ctx)
-		if err != nil {
-			return nil, err
-		}
-		m, err := s.st.MetricCreate(ctx, in)
-		if err == nil {
-			s.m.ingest("performance_metrics", 1)
-		}
-		return ok(m, err)
+	registerIngest(api, s, ingestRoutes[mlops.NewPerformanceMetric, mlops.PerformanceMetric]{
+		path: "/api/v1/metrics", table: "performance_metrics", tags: tags,
+		one: huma.Operation{OperationID: "create-metric", Summary: "Record a metric point"},
+		batch: huma.Operation{OperationID: "create-metrics-batch", Summary: "Record up to 10,000 metric points, all or nothing",
+			Description: "One bad item is a 422 naming its index (body.metrics[2].metric_value), and nothing is stored."},
+		oneBody: NewMetric{}, batchBody: MetricBatch{},
+		item:  decodeMetric,
+		store: s.st.MetricCreate,
+		storeBatch: func(ctx context.Context, body func() *decoder) ([]int64, error) {
+			items, err := decodeAll(body(), "metrics", decodeMetric)
+			if err != nil {
+				return nil, err
+			}
+			return s.st.MetricCreateBatch(ctx, items)
+		},
 	})
-	handle(api, s, mlops.PermIngest, huma.Operation{
-		OperationID: "create-metrics-batch", Method: http.MethodPost, Path: "/api/v1/metrics/batch", Tags: tags,
-		Summary:       "Record up to 10,000 metric points, all or nothing",
-		Description:   "One bad item is a 422 naming its index (body.metrics[2].metric_value), and nothing is stored.",
-		DefaultStatus: http.StatusCreated, MaxBodyBytes: MaxBatchBodyBytes,
-		Errors:      []int{http.StatusRequestTimeout},
-		Middlewares: huma.Middlewares{s.receiveBatch},
-	}, func(ctx context.Context, _ *struct{}) (*body[BatchResult], error) {
-		body, err := batchBody(ctx)
-		if err != nil {
-			return nil, err
-		}
-		items, err := decodeAll(body(), "metrics", decodeMetric)
-		if err != nil {
-			return nil, err
-		}
-		ids, err := s.st.MetricCreateBatch(ctx, items)
-		if err != nil {
-			return nil, err
-		}
-		s.m.ingest("performance_metrics", len(ids))
-		return ok(BatchResult{Count: len(ids), IDs: ids}, nil)
-	})
-	documentBody(api, "/api/v1/metrics", NewMetric{})
-	documentBody(api, "/api/v1/metrics/batch", MetricBatch{})
 
 	// The series is streamed from the database to the client, so its size
 	// is not bounded by memory; it is registered without handle because its
