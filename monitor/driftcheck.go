@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
+	"sort"
 	"strconv"
 	"time"
 
@@ -57,6 +59,11 @@ type DriftCheckOptions struct {
 	MaxSamples int
 }
 
+// MaxHistogramBins is the most bins a check stores a histogram for: with
+// more, FeatureDrift.Histogram is left out, so that MaxFeatures histograms
+// stay within about 0.2 MB of details.
+const MaxHistogramBins = 20
+
 // FeatureDrift is the comparison of one numeric feature.
 type FeatureDrift struct {
 	PSI            float64 `json:"psi"`
@@ -65,6 +72,19 @@ type FeatureDrift struct {
 	Drifted        bool    `json:"drifted"`
 	ReferenceCount int64   `json:"reference_count"`
 	CurrentCount   int64   `json:"current_count"`
+	// Histogram is what PSI compared, for drawing; nil when the check has
+	// more than MaxHistogramBins bins.
+	Histogram *Histogram `json:"histogram,omitempty"`
+}
+
+// Histogram is a feature's reference quantile bins and the share of each
+// window's sampled values in each: bin i is (Edges[i-1], Edges[i]], the
+// outer bins open-ended, so Reference and Current have len(Edges)+1 shares.
+// Shares are rounded to 4 decimals and not floored as PSI floors them.
+type Histogram struct {
+	Edges     []float64 `json:"edges"`
+	Reference []float64 `json:"reference"`
+	Current   []float64 `json:"current"`
 }
 
 // DriftDetails is the details document of a drift report DriftCheck
@@ -256,7 +276,7 @@ func (m *Monitor) driftCompute(ctx context.Context, modelID int64, o DriftCheckO
 	}
 	drifted := []string{}
 	score := 0.0
-	for _, name := range sortedKeys(d.Features) {
+	for _, name := range slices.Sorted(maps.Keys(d.Features)) {
 		f := d.Features[name]
 		if f.Drifted {
 			drifted = append(drifted, name)
@@ -337,10 +357,16 @@ func compare(ref, cur *sample, declared []string, count *keyCount, o DriftCheckO
 			reason = skipReason("current", k.c, o.MinSamples)
 		}
 		if reason == "" && len(d.Features) < MaxFeatures {
+			// The sample is complete: sorted once here, it is in order for
+			// the sorts inside PSI and KS, and for the histogram's bins.
+			slices.Sort(k.r.Values)
 			f := FeatureDrift{PSI: drift.PSI(k.r.Values, k.c.Values, o.Bins), ReferenceCount: k.r.Seen, CurrentCount: k.c.Seen}
 			f.KS, f.PValue = drift.KS(k.r.Values, k.c.Values)
 			if finite(f.PSI) && finite(f.KS) && finite(f.PValue) {
 				f.Drifted = f.PSI >= o.PSIThreshold || f.KS >= o.KSThreshold
+				if o.Bins <= MaxHistogramBins {
+					f.Histogram = histogram(k.r.Values, k.c.Values, o.Bins)
+				}
 				d.Features[k.name] = f
 				continue
 			}
@@ -366,6 +392,23 @@ func compare(ref, cur *sample, declared []string, count *keyCount, o DriftCheckO
 	return d
 }
 
+// histogram bins ref (sorted) and cur on the quantile edges of ref, as PSI
+// does.
+func histogram(ref, cur []float64, bins int) *Histogram {
+	edges := drift.QuantileEdges(ref, bins)
+	share := func(x []float64) []float64 {
+		counts := make([]float64, len(edges)+1)
+		for _, v := range x {
+			counts[sort.SearchFloat64s(edges, v)]++
+		}
+		for i := range counts {
+			counts[i] = math.Round(counts[i]/float64(len(x))*1e4) / 1e4
+		}
+		return counts
+	}
+	return &Histogram{Edges: edges, Reference: share(ref), Current: share(cur)}
+}
+
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
 func skipReason(window string, r *drift.Reservoir, need int) string {
@@ -374,13 +417,4 @@ func skipReason(window string, r *drift.Reservoir, need int) string {
 		have = r.Seen
 	}
 	return "has " + strconv.FormatInt(have, 10) + " numeric values in the " + window + " window; at least " + strconv.FormatInt(int64(need), 10) + " are needed"
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

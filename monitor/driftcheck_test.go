@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -75,6 +76,11 @@ func TestDriftCheckHandComputed(t *testing.T) {
 			}
 		}
 
+		// The histogram of x is what PSI compared; y, constant, has one
+		// inner edge and everything in its first bin.
+		wantHist(t, "x", x.Histogram, []float64{2.8, 4.6, 6.4, 8.2}, []float64{0.2, 0.2, 0.2, 0.2, 0.2}, []float64{0.4, 0.1, 0.1, 0.1, 0.3})
+		wantHist(t, "y", y.Histogram, []float64{5}, []float64{1, 0}, []float64{1, 0})
+
 		// A higher PSI threshold and KS threshold above 0.3: no drift.
 		o := driftOpts()
 		o.PSIThreshold, o.KSThreshold = 0.5, 0.31
@@ -83,6 +89,76 @@ func TestDriftCheckHandComputed(t *testing.T) {
 			t.Errorf("with thresholds 0.5/0.31: %+v, %v; want no drift", rep2, err)
 		}
 	})
+}
+
+func wantHist(t *testing.T, name string, h *monitor.Histogram, edges, ref, cur []float64) {
+	t.Helper()
+	if h == nil {
+		t.Errorf("%s: no histogram", name)
+		return
+	}
+	for _, c := range []struct {
+		what      string
+		got, want []float64
+	}{{"edges", h.Edges, edges}, {"reference shares", h.Reference, ref}, {"current shares", h.Current, cur}} {
+		if len(c.got) != len(c.want) {
+			t.Errorf("%s %s = %v, want %v", name, c.what, c.got, c.want)
+			continue
+		}
+		for i := range c.got {
+			if math.Abs(c.got[i]-c.want[i]) > 1e-9 {
+				t.Errorf("%s %s = %v, want %v", name, c.what, c.got, c.want)
+				break
+			}
+		}
+	}
+}
+
+// TestDriftCheckHistogramBound: with more than MaxHistogramBins bins a
+// check stores no histogram, and the largest details a check can write,
+// histograms included, stay under the 1 MiB bound of a report.
+func TestDriftCheckHistogramBound(t *testing.T) {
+	each(t, func(t *testing.T, s *store.Store, mon *monitor.Monitor, c *clock) {
+		m := model(t, s, "fraud", "v1")
+		driftData(t, s, c, m.ID, m.ID, 0)
+		c.Set(t0.Add(3 * time.Hour))
+		o := driftOpts()
+		o.Bins = monitor.MaxHistogramBins + 1
+		rep, err := mon.DriftCheck(context.Background(), m.ID, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(rep.Details), `"histogram"`) {
+			t.Errorf("%d bins stored a histogram: %s", o.Bins, rep.Details)
+		}
+	})
+
+	// Every name as long as a name can be, of characters JSON escapes
+	// six-fold; every edge as long as a float64 prints.
+	hist := &monitor.Histogram{}
+	for i := 0; i < monitor.MaxHistogramBins; i++ {
+		if i > 0 {
+			hist.Edges = append(hist.Edges, -1.2345678901234567e+300)
+		}
+		hist.Reference = append(hist.Reference, 0.1234)
+		hist.Current = append(hist.Current, 0.0001)
+	}
+	d := monitor.DriftDetails{Features: map[string]monitor.FeatureDrift{}, Skipped: map[string]string{},
+		FeaturesLeftOut: math.MaxInt64, LeftOut: strings.Repeat("x", 600), Method: strings.Repeat("x", 200)}
+	name := func(i int) string { return fmt.Sprintf("%03d", i) + strings.Repeat("<", mlops.MaxNameLen-3) }
+	for i := 0; i < monitor.MaxFeatures; i++ {
+		d.Features[name(i)] = monitor.FeatureDrift{PSI: -math.MaxFloat64, KS: 0.12345678901234567, PValue: 0.12345678901234567,
+			Drifted: true, ReferenceCount: math.MaxInt64, CurrentCount: math.MaxInt64, Histogram: hist}
+		d.Skipped[name(i+monitor.MaxFeatures)] = "has 100000 numeric values in the reference window; at least 100000 are needed"
+	}
+	raw, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(raw) >= 1<<20 {
+		t.Errorf("the largest details are %d bytes, over the 1 MiB bound of a report", len(raw))
+	}
+	t.Logf("the largest details: %d bytes", len(raw))
 }
 
 func TestDriftCheckTooFewAndReferenceModel(t *testing.T) {
@@ -311,7 +387,7 @@ func TestDriftCheckFeatureNamesFirst(t *testing.T) {
 		for k := 0; k < 198; k++ {
 			want = append(want, fmt.Sprintf("f%03d", k))
 		}
-		if got := sortedNames(d.Features); !slices.Equal(got, want) {
+		if got := slices.Sorted(maps.Keys(d.Features)); !slices.Equal(got, want) {
 			t.Errorf("compared %d features %v..., want %d", len(got), got[:min(5, len(got))], len(want))
 		}
 		// 304 numeric keys: 200 compared, none skipped, 104 left out.
@@ -324,13 +400,4 @@ func TestDriftCheckFeatureNamesFirst(t *testing.T) {
 			}
 		}
 	})
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -32,6 +31,11 @@ import (
 // parameters name the model and the drift report. The action_id is derived
 // from the alert id, so it can never be proposed twice. Once the alert is
 // resolved, the next occurrence raises a new alert and a new action.
+//
+// Silences: while a silence in force matches the alert (its type, the
+// model's name, its severity: store.SilenceMatch), the rule raises nothing
+// and proposes nothing: no new alert, and an open one is left as it is, its
+// occurrences not counted. The outcome names the silence.
 //
 // Audit: a stored drift report is drift_report.created under the caller's
 // actor; the alerts and actions the rules raise are alert.created,
@@ -60,6 +64,8 @@ type RuleOutcome struct {
 	Alert         *mlops.Alert       `json:"alert,omitempty"`
 	NewAlert      bool               `json:"new_alert"`
 	Action        *mlops.AgentAction `json:"action,omitempty"`
+	// SilenceID is the silence that kept the rule from raising its alert.
+	SilenceID *int64 `json:"silence_id,omitempty"`
 }
 
 // RulesRunResult reports one RulesRun.
@@ -281,8 +287,16 @@ type ruleAlert struct {
 }
 
 // raise raises in's alert in tx under System (keeping ctx's request) and,
-// when the alert is new, proposes its retrain_model action.
+// when the alert is new, proposes its retrain_model action; a silence that
+// matches the alert stops both.
 func raise(ctx context.Context, tx *store.Store, m mlops.ModelVersion, in ruleAlert) (*RuleOutcome, error) {
+	sil, silenced, err := tx.SilenceMatch(ctx, in.alertType, m.ModelName, in.severity)
+	if err != nil {
+		return nil, err
+	}
+	if silenced {
+		return &RuleOutcome{ModelName: m.ModelName, ModelID: m.ID, DriftReportID: in.driftReportID, SilenceID: &sil.ID}, nil
+	}
 	sys := ruleActor(ctx)
 	related, err := jsonObject(in.related)
 	if err != nil {
@@ -311,7 +325,7 @@ func raise(ctx context.Context, tx *store.Store, m mlops.ModelVersion, in ruleAl
 		ActionType:    RuleActionType,
 		Description:   in.action,
 		RiskLevel:     riskOf(in.severity),
-		IssueID:       strconv.FormatInt(a.ID, 10),
+		IssueID:       fmt.Sprint(a.ID),
 		IssueType:     IssueTypeAlert,
 		IssueSeverity: string(in.severity),
 		Parameters:    raw,

@@ -133,12 +133,17 @@ func printRulesResult(e *Env, res monitor.RulesRunResult) {
 	}
 	fmt.Fprintf(e.Stdout, "rules evaluated for %d model(s)\n", res.Models)
 	for _, o := range res.Outcomes {
-		state := fmt.Sprintf("alert %d seen again (%d occurrences)", o.Alert.ID, o.Alert.Occurrences)
-		if o.NewAlert {
+		var state string
+		switch {
+		case o.SilenceID != nil:
+			state = fmt.Sprintf("silenced by silence %d: no alert raised", *o.SilenceID)
+		case o.NewAlert:
 			state = fmt.Sprintf("alert %d raised (%s)", o.Alert.ID, o.Alert.Severity)
 			if o.Action != nil {
 				state += fmt.Sprintf(", action %s proposed, awaiting approval", o.Action.ActionID)
 			}
+		default:
+			state = fmt.Sprintf("alert %d seen again (%d occurrences)", o.Alert.ID, o.Alert.Occurrences)
 		}
 		fmt.Fprintf(e.Stdout, "%s rule, %s (model version %d): %s\n", o.Rule, o.ModelName, o.ModelID, state)
 	}

@@ -52,7 +52,8 @@ var access = map[string]string{
 	"create-metric": ingest, "create-metrics-batch": ingest, "get-metric-series": everyone,
 
 	"create-alert": act, "list-alerts": everyone, "get-alert": everyone, "acknowledge-alert": review,
-	"resolve-alert": review,
+	"resolve-alert": review, "create-alert-silence": review, "list-alert-silences": everyone,
+	"expire-alert-silence": review,
 
 	"report-model-performance": everyone, "report-active-model-performance": everyone, "report-alerts": everyone,
 	"report-approvals": everyone, "get-rules": everyone, "put-rules": admins, "run-rules": admins,

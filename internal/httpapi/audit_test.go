@@ -66,6 +66,9 @@ func TestEveryChangeIsAudited(t *testing.T) {
 				agent.must(201, "POST", "/api/v1/actions", map[string]any{"action_id": id, "action_type": "retrain", "risk_level": "low"})
 			}
 			alert := id(agent.must(201, "POST", "/api/v1/alerts", map[string]any{"alert_type": "drift", "severity": "high", "title": "x"}))
+			silence := map[string]any{"matchers": map[string]any{"model_name": "churn"}, "until": time.Now().Add(time.Hour).Format(time.RFC3339),
+				"comment": "retraining churn"}
+			silenced := id(admin.must(201, "POST", "/api/v1/alerts/silences", silence))
 
 			steps := []step{
 				{"create-model-version", "POST", "/api/v1/models", map[string]any{"model_name": "fraud", "version": "1", "algorithm": "xgb"}, mlops.RolePipeline, "model.registered", "model_version/"},
@@ -84,6 +87,8 @@ func TestEveryChangeIsAudited(t *testing.T) {
 				{"create-alert", "POST", "/api/v1/alerts", map[string]any{"alert_type": "latency", "severity": "low", "title": "slow"}, mlops.RoleAgent, "alert.created", "alert/"},
 				{"acknowledge-alert", "POST", fmt.Sprintf("/api/v1/alerts/%d/acknowledge", alert), nil, mlops.RoleReviewer, "alert.acknowledged", fmt.Sprintf("alert/%d", alert)},
 				{"resolve-alert", "POST", fmt.Sprintf("/api/v1/alerts/%d/resolve", alert), map[string]any{"notes": "fixed"}, mlops.RoleReviewer, "alert.resolved", fmt.Sprintf("alert/%d", alert)},
+				{"create-alert-silence", "POST", "/api/v1/alerts/silences", silence, mlops.RoleReviewer, "silence.created", "silence/"},
+				{"expire-alert-silence", "DELETE", fmt.Sprintf("/api/v1/alerts/silences/%d", silenced), nil, mlops.RoleReviewer, "silence.expired", fmt.Sprintf("silence/%d", silenced)},
 				{"put-rules", "PUT", "/api/v1/rules/churn", map[string]any{"enabled": true}, mlops.RoleAdmin, "rules.updated", "model_rules/churn"},
 				{"create-user", "POST", "/api/v1/users", map[string]any{"name": "newbie", "role": "viewer", "password": noteSecret("newbie's password")}, mlops.RoleAdmin, "user.created", "user/newbie"},
 				{"update-user", "PATCH", "/api/v1/users/newbie", map[string]any{"role": "reviewer"}, mlops.RoleAdmin, "user.updated", "user/newbie"},

@@ -18,7 +18,9 @@ import (
 
 // BenchmarkPages renders the heaviest pages against a store holding 5
 // models, 200,000 predictions of the last 24 h, 100,000 metric points over 7
-// days, 1,000 alerts and 1,000 actions, on each engine:
+// days, 1,000 alerts and 1,000 actions, on each engine. The overview and the
+// model page chart each active version's performance over its predictions;
+// the metrics page charts a line per version:
 //
 //	go test -run '^$' -bench Pages -benchtime 20x ./internal/webui/
 func BenchmarkPages(b *testing.B) {
@@ -63,10 +65,13 @@ func BenchmarkPages(b *testing.B) {
 			srv := httptest.NewServer(h)
 			defer srv.Close()
 			for _, path := range []string{"/", "/approvals", "/alerts", fmt.Sprintf("/predictions?model_id=%d", ids[0]),
-				"/ui/metrics?metric=accuracy&range=7d&bucket=1h", "/audit"} {
+				"/ui/metrics?metric=accuracy&range=7d&bucket=1h", "/audit", fmt.Sprintf("/models/%d", ids[0])} {
 				name := strings.Trim(strings.SplitN(path, "?", 2)[0], "/")
-				if name == "" {
+				switch {
+				case name == "":
 					name = "overview"
+				case strings.HasPrefix(name, "models/"):
+					name = "model"
 				}
 				b.Run(name, func(b *testing.B) {
 					for b.Loop() {

@@ -178,7 +178,6 @@ func TestBrowser(t *testing.T) {
 				{"approve", browseApprove},
 				{"alert", browseAlert},
 				{"activate", browseActivate},
-				{"metrics", browseMetrics},
 			}
 			for _, sc := range scenarios {
 				// A broken tab would make every later scenario wait for
@@ -347,26 +346,6 @@ func browseActivate(b *tab, e *env) {
 	if err1 != nil || err2 != nil || m1.IsActive || m1.Status != mlops.ModelArchived || !m2.IsActive || m2.Status != mlops.ModelProduction {
 		b.fail("activation in the database", "v1 %s active=%v, v2 %s active=%v (%v, %v)", m1.Status, m1.IsActive, m2.Status, m2.IsActive, err1, err2)
 	}
-}
-
-func browseMetrics(b *tab, e *env) {
-	b.do("chart a metric through the form",
-		// Start from another metric, so the chart checked below is the
-		// one the form asked for.
-		chromedp.Navigate(b.base+"/ui/metrics?metric=latency_p99&range=1h"),
-		chromedp.WaitVisible(chromedp.CSS(`select[name="metric"]`)),
-		chromedp.SetValue(chromedp.CSS(`select[name="metric"]`), "accuracy"),
-		chromedp.SetValue(chromedp.CSS(`select[name="range"]`), "24h"),
-		chromedp.SetValue(chromedp.CSS(`select[name="bucket"]`), "1h"),
-		chromedp.Click(chromedp.CSS(`form.filters button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#chart[data-metric="accuracy"]`)),
-	)
-	points := get(b, "count the points", chromedp.Evaluate[int](`document.querySelectorAll('#chart circle.pt').length`))
-	attr := get(b, "read data-buckets", chromedp.AttributeValue(chromedp.CSS("#chart"), "data-buckets"))
-	if points != e.seed.metricBuckets || attr.Value != fmt.Sprint(e.seed.metricBuckets) {
-		b.fail("points in the SVG", "%d circles, data-buckets %q; want %d", points, attr.Value, e.seed.metricBuckets)
-	}
-	b.snap("metrics")
 }
 
 // TestBrowserSignIn signs in through the form as a reviewer, approves an

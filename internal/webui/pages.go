@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +20,7 @@ type modelRow struct {
 	Active   *mlops.ModelVersion
 	Drift    *mlops.DriftReport
 	Preds    *store.PredictionStats // last 24 h of the active version
+	Live     chartPanel             // the active version's realized performance
 }
 
 type sevCount struct {
@@ -81,6 +81,9 @@ func (s *server) overview(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		d.Models = append(d.Models, row)
+	}
+	if err := s.livePanels(ctx, d.Models); err != nil {
+		return err
 	}
 	counts, err := s.st.ActionCountByStatus(ctx)
 	if err != nil {
@@ -182,6 +185,9 @@ type modelData struct {
 	Day      store.PredictionStats
 	Drift    []mlops.DriftReport
 	MoreDrft bool
+	Range    rangeOpt
+	Quick    []rangeLink
+	Live     chartPanel // realized performance over Range
 }
 
 func pathID(r *http.Request, what string) (int64, error) {
@@ -199,6 +205,10 @@ func (s *server) model(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	d := modelData{}
+	if d.Range, err = rangeOf(r.URL.Query().Get("range")); err != nil {
+		return err
+	}
+	d.Quick = rangeLinks(r, d.Range.Key)
 	if d.M, err = s.st.ModelVersionGet(ctx, id); err != nil {
 		return err
 	}
@@ -222,6 +232,17 @@ func (s *server) model(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	d.MoreDrft = next != ""
+	rule, err := s.st.RuleSettingsGet(ctx, d.M.ModelName)
+	if err != nil {
+		return err
+	}
+	to := s.now().UTC()
+	if d.Live, err = s.livePanel(ctx, d.M, rule, d.Range, to); err != nil {
+		return err
+	}
+	if d.Live.Marks, err = s.chartMarks(ctx, to.Add(-d.Range.D), to, []mlops.ModelVersion{d.M}, id); err != nil {
+		return err
+	}
 	s.render(w, r, http.StatusOK, "model", d.M.ModelName+" "+d.M.Version, "models", d)
 	return nil
 }
@@ -298,113 +319,6 @@ func (s *server) lostRace(te *mlops.TransitionError, what, yours string) string 
 		}
 	}
 	return msg + "; your " + yours + " was not recorded."
-}
-
-// ---- alerts ----
-
-type alertsData struct {
-	Tab      mlops.AlertStatus
-	Tabs     []alertTab
-	Alerts   []mlops.Alert
-	Severity mlops.Severity
-	NextURL  string
-	FirstURL string
-	Paged    bool
-}
-
-type alertTab struct {
-	Status  mlops.AlertStatus
-	Count   int64
-	URL     string
-	Current bool
-}
-
-func (s *server) alerts(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	q := r.URL.Query()
-	d := alertsData{Tab: mlops.AlertStatus(q.Get("status")), Severity: mlops.Severity(q.Get("severity"))}
-	if d.Tab == "" {
-		d.Tab = mlops.AlertActive
-	}
-	if !d.Tab.Valid() {
-		return httpErr(http.StatusBadRequest, "Unknown alert status %q; use active, acknowledged or resolved.", d.Tab)
-	}
-	counts, err := s.st.AlertCountByStatusSeverity(ctx)
-	if err != nil {
-		return err
-	}
-	for _, st := range mlops.AlertStatuses {
-		var n int64
-		for _, c := range counts[st] {
-			n += c
-		}
-		d.Tabs = append(d.Tabs, alertTab{Status: st, Count: n, URL: "/alerts?status=" + string(st), Current: st == d.Tab})
-	}
-	var next string
-	d.Alerts, next, err = s.st.AlertList(ctx, store.AlertFilter{Status: d.Tab, Severity: d.Severity,
-		Page: store.Page{Limit: pageSize, Cursor: q.Get("cursor")}})
-	if err != nil {
-		return err
-	}
-	if next != "" {
-		d.NextURL = withQuery(r, "cursor", next)
-	}
-	d.Paged, d.FirstURL = q.Get("cursor") != "", withQuery(r, "cursor", "")
-	s.render(w, r, http.StatusOK, "alerts", "Alerts", "alerts", d)
-	return nil
-}
-
-func (s *server) alertAcknowledge(w http.ResponseWriter, r *http.Request) error {
-	return s.alertTransition(w, r, mlops.AlertAcknowledged)
-}
-
-func (s *server) alertResolve(w http.ResponseWriter, r *http.Request) error {
-	return s.alertTransition(w, r, mlops.AlertResolved)
-}
-
-func (s *server) alertTransition(w http.ResponseWriter, r *http.Request, to mlops.AlertStatus) error {
-	ctx := r.Context()
-	id, err := pathID(r, "alert")
-	if err != nil {
-		return err
-	}
-	tab := mlops.AlertStatus(r.PostFormValue("tab"))
-	if !tab.Valid() {
-		tab = mlops.AlertActive
-	}
-	back := "/alerts?status=" + url.QueryEscape(string(tab))
-	verb := map[mlops.AlertStatus]string{mlops.AlertAcknowledged: "acknowledged", mlops.AlertResolved: "resolved"}[to]
-	user, err := actingName(w, r, "actor")
-	if err != nil {
-		redirect(w, r, back, "error", fmt.Sprintf("Alert %d was not %s: %s.", id, verb, strings.TrimPrefix(err.Error(), "invalid input: ")))
-		return nil
-	}
-	var a mlops.Alert
-	actx := actAs(r, user)
-	if to == mlops.AlertAcknowledged {
-		a, err = s.st.AlertAcknowledge(actx, id, user)
-	} else {
-		a, err = s.st.AlertResolve(actx, id, user, strings.TrimSpace(r.PostFormValue("notes")))
-	}
-	var te *mlops.TransitionError
-	var ve *mlops.ValidationError
-	switch {
-	case errors.As(err, &te):
-		yours := map[mlops.AlertStatus]string{mlops.AlertAcknowledged: "acknowledgement", mlops.AlertResolved: "resolution"}[to]
-		redirect(w, r, back, "warn", s.lostRace(te, fmt.Sprintf("alert %d", id), yours))
-		return nil
-	case errors.As(err, &ve):
-		redirect(w, r, back, "error", fmt.Sprintf("Alert %d was not %s: %s.", id, verb, strings.TrimPrefix(ve.Error(), "invalid input: ")))
-		return nil
-	case errors.Is(err, mlops.ErrNotFound):
-		redirect(w, r, back, "error", fmt.Sprintf("Alert %d does not exist; nothing changed.", id))
-		return nil
-	case err != nil:
-		return err
-	}
-	s.log.InfoContext(ctx, "webui: alert "+verb, "alert_id", id, "by", user)
-	redirect(w, r, back, "ok", fmt.Sprintf("Alert %d (%s) %s by %s.", id, a.Title, verb, user))
-	return nil
 }
 
 // ---- drift ----
@@ -510,6 +424,35 @@ var bucketOrder = []store.Bucket{"1m", "5m", "1h", "1d"}
 // maxBuckets bounds the points of one chart.
 const maxBuckets = 1500
 
+// rangeOf finds the range named key; empty is the last 24 hours.
+func rangeOf(key string) (rangeOpt, error) {
+	if key == "" {
+		key = "24h"
+	}
+	for _, o := range ranges {
+		if o.Key == key {
+			return o, nil
+		}
+	}
+	return rangeOpt{}, httpErr(http.StatusBadRequest, "Unknown range %q; use 1h, 6h, 24h, 7d or 30d.", key)
+}
+
+// rangeLink is a quick range: the page at another range, in that range's
+// default bucket.
+type rangeLink struct {
+	rangeOpt
+	URL     string
+	Current bool
+}
+
+func rangeLinks(r *http.Request, current string) []rangeLink {
+	out := make([]rangeLink, 0, len(ranges))
+	for _, o := range ranges {
+		out = append(out, rangeLink{rangeOpt: o, URL: withQuery(r, "range", o.Key, "bucket", ""), Current: o.Key == current})
+	}
+	return out
+}
+
 type metricsData struct {
 	Names    []string
 	Versions []mlops.ModelVersion
@@ -517,17 +460,18 @@ type metricsData struct {
 	ModelID  int64
 	Range    string
 	Ranges   []rangeOpt
+	Quick    []rangeLink
 	Bucket   store.Bucket
 	Buckets  []store.Bucket
 	Note     string
-	Chart    chart
-	Rows     []store.MetricBucket
+	Stats    metricStats // of all the charted points
+	Panel    chartPanel
 }
 
 func (s *server) metrics(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	q := r.URL.Query()
-	d := metricsData{Ranges: ranges, Buckets: bucketOrder, Metric: q.Get("metric"), Range: q.Get("range")}
+	d := metricsData{Ranges: ranges, Buckets: bucketOrder, Metric: q.Get("metric")}
 	var err error
 	if d.Names, err = s.st.MetricNameList(ctx, selectLimit); err != nil {
 		return err
@@ -541,19 +485,11 @@ func (s *server) metrics(w http.ResponseWriter, r *http.Request) error {
 	if d.Metric == "" && len(d.Names) > 0 {
 		d.Metric = d.Names[0]
 	}
-	rng := ranges[2]
-	if d.Range != "" {
-		found := false
-		for _, o := range ranges {
-			if o.Key == d.Range {
-				rng, found = o, true
-			}
-		}
-		if !found {
-			return httpErr(http.StatusBadRequest, "Unknown range %q; use 1h, 6h, 24h, 7d or 30d.", d.Range)
-		}
+	rng, err := rangeOf(q.Get("range"))
+	if err != nil {
+		return err
 	}
-	d.Range = rng.Key
+	d.Range, d.Quick = rng.Key, rangeLinks(r, rng.Key)
 	d.Bucket = rng.Bucket
 	if b := q.Get("bucket"); b != "" {
 		if d.Bucket, err = store.ParseBucket(b); err != nil {
@@ -576,13 +512,41 @@ func (s *server) metrics(w http.ResponseWriter, r *http.Request) error {
 	to := s.now().UTC()
 	from := to.Add(-rng.D)
 	f := store.MetricFilter{Name: d.Metric, Since: from}
+	charted := d.Versions
 	if d.ModelID != 0 {
 		f.ModelID = &d.ModelID
+		m, err := s.st.ModelVersionGet(ctx, d.ModelID)
+		if err != nil {
+			return err
+		}
+		charted = []mlops.ModelVersion{m}
 	}
-	if d.Rows, err = s.st.MetricBuckets(ctx, f, d.Bucket); err != nil {
+	all, err := s.st.MetricBuckets(ctx, f, d.Bucket)
+	if err != nil {
 		return err
 	}
-	d.Chart = newChart(d.Metric, d.Rows, from, to, store.Buckets[d.Bucket], string(d.Bucket))
+	d.Stats = statsOf(d.Metric, all)
+	series, err := s.metricSeries(ctx, f, d.Bucket, all, charted)
+	if err != nil {
+		return err
+	}
+	rules, err := s.st.RuleSettingsList(ctx)
+	if err != nil {
+		return err
+	}
+	var refs []chartRef
+	for _, rs := range rules {
+		for _, sr := range series {
+			if sr.Model == rs.ModelName {
+				refs = append(refs, thresholdRef(rs, d.Metric, rs.ModelName+" threshold")...)
+				break
+			}
+		}
+	}
+	d.Panel = metricPanel(newPanel("chart", from, to, d.Bucket), d.Metric, series, refs)
+	if d.Panel.Marks, err = s.chartMarks(ctx, from, to, charted, d.ModelID); err != nil {
+		return err
+	}
 	s.render(w, r, http.StatusOK, "metrics", "Metrics", "metrics", d)
 	return nil
 }

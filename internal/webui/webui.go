@@ -1,5 +1,6 @@
 // Package webui is the admin UI of mlops: server-rendered html/template
-// pages and a small stylesheet, embedded in the binary, that show the
+// pages, a small stylesheet and the script that draws their charts (with a
+// vendored uPlot, chart.go), embedded in the binary, that show the
 // platform's state and take the decisions the autonomous agent asks for
 // (approvals, alert handling, model activation). It reads and writes through
 // *store.Store directly, not through the JSON API.
@@ -98,8 +99,8 @@ func New(st *store.Store, opts Options) (http.Handler, error) {
 		opts.Now = time.Now
 	}
 	s := &server{st: st, auth: opts.Auth, log: opts.Logger, now: opts.Now, pages: map[string]*template.Template{}}
-	for _, name := range []string{"overview", "models", "model", "approvals", "alerts", "drift", "metrics", "predictions", "audit", "confirm", "login", "error"} {
-		t, err := template.New(name).Funcs(s.funcs()).ParseFS(assets, "templates/layout.html", "templates/"+name+".html")
+	for _, name := range []string{"overview", "models", "model", "approvals", "alerts", "drift", "metrics", "predictions", "audit", "confirm", "login", "error", "drift_report", "timeline"} {
+		t, err := template.New(name).Funcs(s.funcs()).ParseFS(assets, "templates/layout.html", "templates/charts.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("webui: parse template %s: %w", name, err)
 		}
@@ -122,12 +123,17 @@ func New(st *store.Store, opts Options) (http.Handler, error) {
 	mux.Handle("GET /models", s.handle(read, s.models))
 	mux.Handle("GET /models/{id}", s.handle(read, s.model))
 	mux.Handle("POST /models/{id}/activate", s.handle(mlops.PermActivate, s.activate))
+	mux.Handle("POST /models/{id}/drift-check", s.handle(mlops.PermIngest, s.driftCheck()))
+	mux.Handle("GET /models/{id}/timeline", s.handle(read, s.timeline))
 	mux.Handle("GET /approvals", s.handle(read, s.approvals))
 	mux.Handle("POST /approvals/decide", s.handle(mlops.PermReview, s.decide))
 	mux.Handle("GET /alerts", s.handle(read, s.alerts))
 	mux.Handle("POST /alerts/{id}/acknowledge", s.handle(mlops.PermReview, s.alertAcknowledge))
 	mux.Handle("POST /alerts/{id}/resolve", s.handle(mlops.PermReview, s.alertResolve))
+	mux.Handle("POST /alerts/silences", s.handle(mlops.PermReview, s.silenceCreate))
+	mux.Handle("POST /alerts/silences/{id}/expire", s.handle(mlops.PermReview, s.silenceExpire))
 	mux.Handle("GET /drift", s.handle(read, s.drift))
+	mux.Handle("GET /drift/{id}", s.handle(read, s.driftReport))
 	mux.Handle("GET /ui/metrics", s.handle(read, s.metrics))
 	mux.Handle("GET /predictions", s.handle(read, s.predictions))
 	mux.Handle("GET /audit", s.handle(mlops.PermAudit, s.audit))
@@ -157,12 +163,13 @@ func cacheStatic(h http.Handler) http.Handler {
 	})
 }
 
-// securityHeaders forbids framing (clickjacking of the decision buttons)
-// and any script or remote resource: the UI uses none.
+// securityHeaders forbids framing (clickjacking of the decision buttons),
+// inline script and any remote resource: the only scripts are the UI's own
+// files (the charts).
 func securityHeaders(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
-		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 		hd.Set("X-Frame-Options", "DENY")
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "same-origin")

@@ -80,11 +80,11 @@ func TestPagesRender(t *testing.T) {
 			t.Errorf("overview alerts not most severe first (critical at %d, high at %d)", c, h)
 		}
 
-		// The SVG has one point per bucket, whatever the bucket width.
+		// The chart's table has one row per bucket, whatever the bucket width.
 		for bucket, want := range map[string]int{"1h": s.metricBuckets, "1d": 1, "5m": 6} {
 			_, body := e.get(t, "/ui/metrics?metric=accuracy&range=24h&bucket="+bucket)
-			if n := strings.Count(body, `<circle class="pt"`); n != want {
-				t.Errorf("bucket %s: %d points in the SVG, want %d", bucket, n, want)
+			if n := strings.Count(body, `<tr><th scope="row">`); n != want {
+				t.Errorf("bucket %s: %d rows in the chart's table, want %d", bucket, n, want)
 			}
 		}
 		// Filtering by a model without points shows the empty state.
