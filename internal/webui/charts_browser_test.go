@@ -116,32 +116,16 @@ func (b *tab) hover(sel string, series, i int) {
 	b.do("hover "+sel, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, at[0], at[1]))
 }
 
-// accessible fails the test unless every chart on the page has a text
-// alternative (role img and a non-empty accessible name, every canvas
-// inside one) and every form field a label.
+// accessible fails the test unless every form field of the page has a
+// label and every chart a text alternative (unlabelled, unnamedGraphics),
+// and the name of each chart, its summary, is not empty.
 func (b *tab) accessible(page string) {
 	b.t.Helper()
-	bad := get(b, "check "+page+" for text alternatives and labels", chromedp.Evaluate[[]string](`(() => {
-		const bad = [];
-		const text = (ids) => ids.split(/\s+/).map((id) => (document.getElementById(id) || {}).textContent || "").join(" ").trim();
-		for (const el of document.querySelectorAll(".tchart-plot")) {
-			const name = (el.getAttribute("aria-label") || text(el.getAttribute("aria-labelledby") || "")).trim();
-			if (el.getAttribute("role") !== "img" || name === "") {
-				bad.push("chart " + el.closest("figure").id + "/" + el.dataset.chartIndex + " has no text alternative");
-			}
-		}
-		for (const c of document.querySelectorAll("canvas")) {
-			if (!c.closest('.tchart-plot[role="img"]')) {
-				bad.push("a canvas outside a chart with a text alternative");
-			}
-		}
-		for (const f of document.querySelectorAll("input, select, textarea")) {
-			if (f.type !== "hidden" && f.labels.length === 0 && !f.getAttribute("aria-label") && !f.getAttribute("aria-labelledby")) {
-				bad.push("field " + (f.name || f.id) + " has no label");
-			}
-		}
-		return bad;
-	})()`))
+	bad := get(b, "find unlabelled fields on "+page, chromedp.Evaluate[[]string](unlabelled))
+	bad = append(bad, get(b, "find charts without a text alternative on "+page, chromedp.Evaluate[[]string](unnamedGraphics))...)
+	bad = append(bad, get(b, "read the charts' names on "+page, chromedp.Evaluate[[]string](`[...document.querySelectorAll(".tchart-plot")]
+		.filter((el) => el.getAttribute("role") !== "img" || !(document.getElementById(el.getAttribute("aria-labelledby")) || {}).textContent)
+		.map((el) => "chart " + el.closest("figure").id + "/" + el.dataset.chartIndex + " has an empty name")`))...)
 	if len(bad) > 0 {
 		b.fail("accessibility of "+page, "%s", strings.Join(bad, "; "))
 	}

@@ -113,71 +113,6 @@ func (s *server) overview(w http.ResponseWriter, r *http.Request) error {
 
 // ---- models ----
 
-type modelGroup struct {
-	Name     string
-	Count    int64
-	ActiveID int64
-	Versions []mlops.ModelVersion
-	More     bool
-}
-
-type modelsData struct {
-	Groups    []modelGroup
-	Name      string // one model's page when set
-	NextURL   string
-	FirstURL  string
-	IsFirst   bool
-	AllModels bool
-}
-
-func (s *server) models(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	q := r.URL.Query()
-	d := modelsData{Name: q.Get("name")}
-	if d.Name != "" {
-		versions, next, err := s.st.ModelVersionList(ctx, store.ModelVersionFilter{ModelName: d.Name,
-			Page: store.Page{Limit: pageSize, Cursor: q.Get("cursor")}})
-		if err != nil {
-			return err
-		}
-		if len(versions) == 0 && q.Get("cursor") == "" {
-			return httpErr(http.StatusNotFound, "No model named %q is registered.", d.Name)
-		}
-		d.Groups = []modelGroup{{Name: d.Name, Versions: versions}}
-		for _, v := range versions {
-			if v.IsActive {
-				d.Groups[0].ActiveID = v.ID
-			}
-		}
-		if next != "" {
-			d.NextURL = withQuery(r, "cursor", next)
-		}
-		d.IsFirst = q.Get("cursor") == ""
-		d.FirstURL = withQuery(r, "cursor", "")
-		s.render(w, r, http.StatusOK, "models", "Model "+d.Name, "models", d)
-		return nil
-	}
-	d.AllModels = true
-	names, next, err := s.st.ModelSummaryList(ctx, q.Get("after"), modelsPerPage)
-	if err != nil {
-		return err
-	}
-	for _, n := range names {
-		versions, more, err := s.st.ModelVersionList(ctx, store.ModelVersionFilter{ModelName: n.Name, Page: store.Page{Limit: versionsPerModel}})
-		if err != nil {
-			return err
-		}
-		d.Groups = append(d.Groups, modelGroup{Name: n.Name, Count: n.Versions, ActiveID: n.ActiveID, Versions: versions, More: more != ""})
-	}
-	if next != "" {
-		d.NextURL = withQuery(r, "after", next)
-	}
-	d.IsFirst = q.Get("after") == ""
-	d.FirstURL = withQuery(r, "after", "")
-	s.render(w, r, http.StatusOK, "models", "Models", "models", d)
-	return nil
-}
-
 type modelData struct {
 	M        mlops.ModelVersion
 	Current  *mlops.ModelVersion // the active version of the same name, when another one
@@ -257,6 +192,11 @@ func (s *server) activate(w http.ResponseWriter, r *http.Request) error {
 	m, err := s.st.ModelVersionGet(ctx, id)
 	if err != nil {
 		return err
+	}
+	// A form that did not show which version this replaces (the
+	// comparison's) gets the confirmation page first.
+	if r.PostFormValue("replaces") == "" {
+		return s.activateConfirm(w, r, m)
 	}
 	// Here the name is only logged, so the open mode does not require it.
 	p := caller(r)
@@ -548,65 +488,5 @@ func (s *server) metrics(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.render(w, r, http.StatusOK, "metrics", "Metrics", "metrics", d)
-	return nil
-}
-
-// ---- predictions ----
-
-type predictionsData struct {
-	Versions []mlops.ModelVersion
-	Model    *mlops.ModelVersion
-	Items    []mlops.Prediction
-	Day      store.PredictionStats
-	NextURL  string
-	FirstURL string
-	Paged    bool
-}
-
-func (s *server) predictions(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	q := r.URL.Query()
-	d := predictionsData{}
-	id, err := queryID(r, "model_id")
-	if err != nil {
-		return err
-	}
-	if d.Versions, _, err = s.st.ModelVersionList(ctx, store.ModelVersionFilter{Page: store.Page{Limit: selectLimit}}); err != nil {
-		return err
-	}
-	if id == 0 {
-		// Default to the most recently activated version, else the newest.
-		m, err := s.st.ModelVersionActive(ctx, "")
-		switch {
-		case err == nil:
-			id = m.ID
-		case !errors.Is(err, mlops.ErrNotFound):
-			return err
-		case len(d.Versions) > 0:
-			id = d.Versions[0].ID
-		}
-	}
-	if id == 0 {
-		s.render(w, r, http.StatusOK, "predictions", "Predictions", "predictions", d)
-		return nil
-	}
-	m, err := s.st.ModelVersionGet(ctx, id)
-	if err != nil {
-		return err
-	}
-	d.Model = &m
-	var next string
-	if d.Items, next, err = s.st.PredictionList(ctx, store.PredictionFilter{ModelID: id,
-		Page: store.Page{Limit: pageSize, Cursor: q.Get("cursor")}}); err != nil {
-		return err
-	}
-	if d.Day, err = s.st.PredictionStatsFor(ctx, id, s.now().UTC().Add(-24*time.Hour)); err != nil {
-		return err
-	}
-	if next != "" {
-		d.NextURL = withQuery(r, "model_id", strconv.FormatInt(id, 10), "cursor", next)
-	}
-	d.Paged, d.FirstURL = q.Get("cursor") != "", withQuery(r, "model_id", strconv.FormatInt(id, 10), "cursor", "")
-	s.render(w, r, http.StatusOK, "predictions", "Predictions", "predictions", d)
 	return nil
 }

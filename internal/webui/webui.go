@@ -83,8 +83,9 @@ type server struct {
 }
 
 // New returns the admin UI handler, to be mounted at "/". It serves the
-// pages "/", "/models", "/models/{id}", "/approvals", "/alerts", "/drift",
-// "/ui/metrics", "/predictions", "/audit", "/login" (with "POST /logout")
+// pages "/", "/models", "/models/compare", "/models/{id}", "/approvals",
+// "/alerts", "/drift", "/ui/metrics", "/predictions" (and its CSV,
+// "/predictions.csv"), "/audit", "/login" (with "POST /logout")
 // and "/static/...", and never answers
 // "/api/", "/healthz", "/readyz", "/metrics" or "/openapi.json" with a page
 // of its own (those belong to the JSON API; anything unknown is a 404 page).
@@ -99,7 +100,7 @@ func New(st *store.Store, opts Options) (http.Handler, error) {
 		opts.Now = time.Now
 	}
 	s := &server{st: st, auth: opts.Auth, log: opts.Logger, now: opts.Now, pages: map[string]*template.Template{}}
-	for _, name := range []string{"overview", "models", "model", "approvals", "alerts", "drift", "metrics", "predictions", "audit", "confirm", "login", "error", "drift_report", "timeline"} {
+	for _, name := range []string{"overview", "models", "model", "approvals", "alerts", "drift", "metrics", "predictions", "audit", "confirm", "login", "error", "drift_report", "timeline", "compare"} {
 		t, err := template.New(name).Funcs(s.funcs()).ParseFS(assets, "templates/layout.html", "templates/charts.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("webui: parse template %s: %w", name, err)
@@ -121,6 +122,7 @@ func New(st *store.Store, opts Options) (http.Handler, error) {
 	read := mlops.PermRead
 	mux.Handle("GET /{$}", s.handle(read, s.overview))
 	mux.Handle("GET /models", s.handle(read, s.models))
+	mux.Handle("GET /models/compare", s.handle(read, s.compare))
 	mux.Handle("GET /models/{id}", s.handle(read, s.model))
 	mux.Handle("POST /models/{id}/activate", s.handle(mlops.PermActivate, s.activate))
 	mux.Handle("POST /models/{id}/drift-check", s.handle(mlops.PermIngest, s.driftCheck()))
@@ -136,6 +138,7 @@ func New(st *store.Store, opts Options) (http.Handler, error) {
 	mux.Handle("GET /drift/{id}", s.handle(read, s.driftReport))
 	mux.Handle("GET /ui/metrics", s.handle(read, s.metrics))
 	mux.Handle("GET /predictions", s.handle(read, s.predictions))
+	mux.Handle("GET /predictions.csv", s.handle(read, s.predictionsCSV))
 	mux.Handle("GET /audit", s.handle(mlops.PermAudit, s.audit))
 	mux.Handle("/", s.handle(read, func(w http.ResponseWriter, r *http.Request) error {
 		return httpErr(http.StatusNotFound, "There is no page at %s. Use the navigation above.", r.URL.Path)
