@@ -3,8 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/mlopsdev/mlops"
@@ -62,41 +60,28 @@ func (s *Store) UserCreate(ctx context.Context, in NewUser) (mlops.User, error) 
 	if in.Source == "" {
 		in.Source = "local"
 	}
-	var u mlops.User
-	err := s.audited(ctx, func(tx *Store) ([]change, error) {
-		var err error
-		u, err = scanUser(tx.writer().QueryRowContext(ctx, `
+	return auditedRow(ctx, s, func(tx *Store) (mlops.User, []change, error) {
+		u, err := scanUser(tx.writer().QueryRowContext(ctx, `
 			INSERT INTO users (name, role, password_hash, source, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $5) RETURNING `+userColumns,
 			in.Name, string(in.Role), in.PasswordHash, in.Source, tx.Now()))
 		if err != nil {
-			err = classify(err)
-			if errors.Is(err, mlops.ErrConflict) {
-				return nil, fmt.Errorf("user %q already exists: %w", in.Name, mlops.ErrConflict)
-			}
-			return nil, err
+			return u, nil, conflict(err, "user %q already exists", in.Name)
 		}
-		return []change{{event: "user.created", entityType: "user", entityID: u.Name, after: u}}, nil
+		return u, []change{{event: "user.created", entityType: "user", entityID: u.Name, after: u}}, nil
 	})
-	return u, err
 }
 
 // UserGet returns a user by name.
 func (s *Store) UserGet(ctx context.Context, name string) (mlops.User, error) {
-	u, err := scanUser(s.reader().QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE name = $1`, name))
-	if err != nil {
-		return u, notFound(err, "user %q", name)
-	}
-	return u, nil
+	return getOne(s.reader().QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE name = $1`, name), scanUser,
+		"user %q", name)
 }
 
 // UserByID returns a user by id.
 func (s *Store) UserByID(ctx context.Context, id int64) (mlops.User, error) {
-	u, err := scanUser(s.reader().QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
-	if err != nil {
-		return u, notFound(err, "user %d", id)
-	}
-	return u, nil
+	return getOne(s.reader().QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id), scanUser,
+		"user %d", id)
 }
 
 // UserPasswordHash returns a user with the stored password hash, for
@@ -141,8 +126,10 @@ type userAudited struct {
 // UserUpdate changes a user and records user.updated. Disabling a user or
 // changing their password also ends their sessions.
 func (s *Store) UserUpdate(ctx context.Context, name string, c UserChange) (mlops.User, error) {
-	if c.Role != nil && !c.Role.Valid() {
-		return mlops.User{}, mlops.Invalid("role", "must be one of viewer, pipeline, agent, reviewer, admin, got %q", *c.Role)
+	if c.Role != nil {
+		if err := oneOf("role", *c.Role, mlops.Roles); err != nil {
+			return mlops.User{}, err
+		}
 	}
 	var u mlops.User
 	err := s.InTx(ctx, func(tx *Store) error {
@@ -234,23 +221,16 @@ func (s *Store) TokenCreate(ctx context.Context, in NewToken) (mlops.Token, erro
 	if in.ExpiresAt != nil {
 		expires = in.ExpiresAt.UTC().Truncate(time.Microsecond)
 	}
-	var t mlops.Token
-	err := s.audited(ctx, func(tx *Store) ([]change, error) {
-		var err error
-		t, err = scanToken(tx.writer().QueryRowContext(ctx, `
+	return auditedRow(ctx, s, func(tx *Store) (mlops.Token, []change, error) {
+		t, err := scanToken(tx.writer().QueryRowContext(ctx, `
 			INSERT INTO api_tokens (name, role, secret_hash, created_by, created_at, expires_at)
 			VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+tokenColumns,
 			in.Name, string(in.Role), in.SecretHash, in.CreatedBy, tx.Now(), expires))
 		if err != nil {
-			err = classify(err)
-			if errors.Is(err, mlops.ErrConflict) {
-				return nil, fmt.Errorf("a token named %q already exists; revoke it first or choose another name: %w", in.Name, mlops.ErrConflict)
-			}
-			return nil, err
+			return t, nil, conflict(err, "a token named %q already exists; revoke it first or choose another name", in.Name)
 		}
-		return []change{{event: "token.created", entityType: "token", entityID: t.Name, after: t}}, nil
+		return t, []change{{event: "token.created", entityType: "token", entityID: t.Name, after: t}}, nil
 	})
-	return t, err
 }
 
 // TokenList lists tokens by name; revoked ones only when includeRevoked.
@@ -266,31 +246,25 @@ func (s *Store) TokenList(ctx context.Context, includeRevoked bool) ([]mlops.Tok
 // TokenBySecretHash finds a token by the hash of its secret, revoked and
 // expired ones included (the caller decides).
 func (s *Store) TokenBySecretHash(ctx context.Context, hash string) (mlops.Token, error) {
-	t, err := scanToken(s.reader().QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE secret_hash = $1`, hash))
-	if err != nil {
-		return t, notFound(err, "token")
-	}
-	return t, nil
+	return getOne(s.reader().QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE secret_hash = $1`, hash),
+		scanToken, "token")
 }
 
 // TokenRevoke revokes the live token with that name and records
 // token.revoked.
 func (s *Store) TokenRevoke(ctx context.Context, name string) (mlops.Token, error) {
-	var t mlops.Token
-	err := s.audited(ctx, func(tx *Store) ([]change, error) {
-		var err error
-		t, err = scanToken(tx.writer().QueryRowContext(ctx, `
+	return auditedRow(ctx, s, func(tx *Store) (mlops.Token, []change, error) {
+		t, err := scanToken(tx.writer().QueryRowContext(ctx, `
 			UPDATE api_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL RETURNING `+tokenColumns,
 			name, tx.Now()))
 		if err != nil {
-			return nil, notFound(err, "live token %q", name)
+			return t, nil, notFound(err, "live token %q", name)
 		}
 		// The UPDATE changed revoked_at alone, from null.
 		before := t
 		before.RevokedAt = nil
-		return []change{{event: "token.revoked", entityType: "token", entityID: t.Name, before: before, after: t}}, nil
+		return t, []change{{event: "token.revoked", entityType: "token", entityID: t.Name, before: before, after: t}}, nil
 	})
-	return t, err
 }
 
 // TokenTouch records that a token was used at t.

@@ -105,28 +105,21 @@ func (s *Store) ActionCreate(ctx context.Context, in mlops.NewAgentAction) (mlop
 	if requires && s.policy.TTL > 0 {
 		expires = now.Add(s.policy.TTL)
 	}
-	var a mlops.AgentAction
-	err := s.audited(ctx, func(tx *Store) ([]change, error) {
-		var err error
-		a, err = scanAction(tx.writer().QueryRowContext(ctx, `
+	return auditedRow(ctx, s, func(tx *Store) (mlops.AgentAction, []change, error) {
+		a, err := scanAction(tx.writer().QueryRowContext(ctx, `
 			INSERT INTO agent_actions (action_id, action_type, description, risk_level, requires_approval,
 				issue_id, issue_type, issue_severity, status, parameters, created_at, proposed_by, proposed_by_kind, expires_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING `+actionColumns,
 			in.ActionID, in.ActionType, in.Description, string(in.RiskLevel), requires, in.IssueID, in.IssueType,
 			in.IssueSeverity, string(status), jsonArg(in.Parameters, "{}"), now, proposer.Name, string(proposer.Kind), expires))
 		if err != nil {
-			err = classify(err)
-			if errors.Is(err, mlops.ErrConflict) {
-				return nil, fmt.Errorf("action_id %q already exists: %w", in.ActionID, mlops.ErrConflict)
-			}
-			return nil, err
+			return a, nil, conflict(err, "action_id %q already exists", in.ActionID)
 		}
 		if a, err = tx.withApproval(ctx, a); err != nil {
-			return nil, err
+			return a, nil, err
 		}
-		return []change{{event: "action.proposed", entityType: "action", entityID: a.ActionID, after: a}}, nil
+		return a, []change{{event: "action.proposed", entityType: "action", entityID: a.ActionID, after: a}}, nil
 	})
-	return a, err
 }
 
 // ActionGet returns one action by its action_id.
@@ -155,12 +148,9 @@ func (s *Store) ActionList(ctx context.Context, f ActionFilter) ([]mlops.AgentAc
 	if err != nil {
 		return nil, "", err
 	}
-	if f.Status != "" && !f.Status.Valid() {
-		return nil, "", mlops.Invalid("status", "must be one of pending, approved, rejected, executed, failed, expired, got %q", f.Status)
-	}
 	var q query
-	if f.Status != "" {
-		q.add("status = ?", string(f.Status))
+	if err := whereOneOf(&q, "status", f.Status, mlops.ActionStatuses); err != nil {
+		return nil, "", err
 	}
 	if !f.Since.IsZero() {
 		q.add("created_at >= ?", f.Since.UTC())
@@ -172,19 +162,17 @@ func (s *Store) ActionList(ctx context.Context, f ActionFilter) ([]mlops.AgentAc
 		return s.actionPage(ctx, q, "created_at, id", limit)
 	}
 	q.keyset(cur)
-	return s.actionPage(ctx, q, "created_at DESC, id DESC", limit)
+	return s.actionPage(ctx, q, newestFirst, limit)
 }
 
 // actionPage runs one page of a query over agent_actions, ordered by
 // order, and fills in each action's approvals.
 func (s *Store) actionPage(ctx context.Context, q query, order string, limit int) ([]mlops.AgentAction, string, error) {
-	rows, err := s.reader().QueryContext(ctx, `SELECT `+actionColumns+` FROM agent_actions`+q.sql()+
-		` ORDER BY `+order+limitSQL(limit), q.args...)
-	items, err := collect(rows, err, scanAction)
+	items, next, err := listPage(ctx, s.reader(), `SELECT `+actionColumns+` FROM agent_actions`, q, order, limit, scanAction,
+		func(a mlops.AgentAction) Cursor { return Cursor{a.CreatedAt, a.ID} })
 	if err != nil {
 		return nil, "", err
 	}
-	items, next := trimPage(items, limit, func(a mlops.AgentAction) Cursor { return Cursor{a.CreatedAt, a.ID} })
 	if err := s.withApprovals(ctx, items); err != nil {
 		return nil, "", err
 	}
@@ -248,12 +236,8 @@ func (s *Store) actionReview(ctx context.Context, actionID string, to mlops.Acti
 		if to == mlops.ActionApproved {
 			if _, err := w.ExecContext(ctx, `INSERT INTO action_approvals (action_id, by_name, by_kind, at, comment)
 				VALUES ($1, $2, $3, $4, $5)`, before.ID, reviewer, string(kind), now, comment); err != nil {
-				err = classify(err)
-				if errors.Is(err, mlops.ErrConflict) {
-					return nil, fmt.Errorf("%s already approved action %s; a second approval must come from another reviewer: %w",
-						reviewer, actionID, mlops.ErrConflict)
-				}
-				return nil, err
+				return nil, conflict(err, "%s already approved action %s; a second approval must come from another reviewer",
+					reviewer, actionID)
 			}
 			if len(before.Approvals)+1 < before.RequiredApprovals {
 				event = "action.approval_recorded"

@@ -47,19 +47,16 @@ func (s *Store) AlertCreate(ctx context.Context, in mlops.NewAlert) (mlops.Alert
 	if err := in.Validate(); err != nil {
 		return mlops.Alert{}, err
 	}
-	var a mlops.Alert
-	err := s.audited(ctx, func(tx *Store) ([]change, error) {
-		var err error
-		a, err = scanAlert(tx.writer().QueryRowContext(ctx, `
+	return auditedRow(ctx, s, func(tx *Store) (mlops.Alert, []change, error) {
+		a, err := scanAlert(tx.writer().QueryRowContext(ctx, `
 			INSERT INTO alerts (alert_type, severity, title, message, status, related_data, created_at)
 			VALUES ($1, $2, $3, $4, 'active', $5, $6) RETURNING `+alertColumns,
 			in.AlertType, string(in.Severity), in.Title, in.Message, jsonArg(in.RelatedData, "{}"), tx.Now()))
 		if err != nil {
-			return nil, classify(err)
+			return a, nil, classify(err)
 		}
-		return []change{alertChange("alert.created", nil, a)}, nil
+		return a, []change{alertChange("alert.created", nil, a)}, nil
 	})
-	return a, err
 }
 
 // AlertRaiseByKey raises the alert of a recurring condition, named by key
@@ -143,20 +140,14 @@ func (s *Store) forUpdate() string {
 // alertLocked reads an alert inside a transaction, locking it until the
 // transaction ends.
 func (s *Store) alertLocked(ctx context.Context, id int64) (mlops.Alert, error) {
-	a, err := scanAlert(s.writer().QueryRowContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE id = $1`+s.forUpdate(), id))
-	if err != nil {
-		return a, notFound(err, "alert %d", id)
-	}
-	return a, nil
+	return getOne(s.writer().QueryRowContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE id = $1`+s.forUpdate(), id),
+		scanAlert, "alert %d", id)
 }
 
 // AlertGet returns one alert.
 func (s *Store) AlertGet(ctx context.Context, id int64) (mlops.Alert, error) {
-	a, err := scanAlert(s.reader().QueryRowContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE id = $1`, id))
-	if err != nil {
-		return a, notFound(err, "alert %d", id)
-	}
-	return a, nil
+	return getOne(s.reader().QueryRowContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE id = $1`, id), scanAlert,
+		"alert %d", id)
 }
 
 // AlertFilter selects alerts for AlertList.
@@ -169,35 +160,23 @@ type AlertFilter struct {
 
 // AlertList lists alerts newest first.
 func (s *Store) AlertList(ctx context.Context, f AlertFilter) ([]mlops.Alert, string, error) {
-	limit, cur, err := f.Page.resolve()
-	if err != nil {
-		return nil, "", err
-	}
-	if f.Status != "" && !f.Status.Valid() {
-		return nil, "", mlops.Invalid("status", "must be one of active, acknowledged, resolved, got %q", f.Status)
-	}
-	if f.Severity != "" && !f.Severity.Valid() {
-		return nil, "", mlops.Invalid("severity", "must be one of info, low, medium, high, critical, got %q", f.Severity)
-	}
+	return listNewest(ctx, s, f.Page, f.where, `SELECT `+alertColumns+` FROM alerts`, scanAlert,
+		func(a mlops.Alert) Cursor { return Cursor{a.CreatedAt, a.ID} })
+}
+
+// where returns the filter's conditions.
+func (f AlertFilter) where() (query, error) {
 	var q query
-	if f.Status != "" {
-		q.add("status = ?", string(f.Status))
+	if err := whereOneOf(&q, "status", f.Status, mlops.AlertStatuses); err != nil {
+		return q, err
 	}
-	if f.Severity != "" {
-		q.add("severity = ?", string(f.Severity))
+	if err := whereOneOf(&q, "severity", f.Severity, mlops.Severities); err != nil {
+		return q, err
 	}
 	if !f.Since.IsZero() {
 		q.add("created_at >= ?", f.Since.UTC())
 	}
-	q.keyset(cur)
-	rows, err := s.reader().QueryContext(ctx, `SELECT `+alertColumns+` FROM alerts`+q.sql()+
-		` ORDER BY created_at DESC, id DESC`+limitSQL(limit), q.args...)
-	items, err := collect(rows, err, scanAlert)
-	if err != nil {
-		return nil, "", err
-	}
-	items, next := trimPage(items, limit, func(a mlops.Alert) Cursor { return Cursor{a.CreatedAt, a.ID} })
-	return items, next, nil
+	return q, nil
 }
 
 // AlertAcknowledge moves an active alert to acknowledged (the seed's

@@ -265,6 +265,19 @@ func (s *Store) audited(ctx context.Context, fn func(tx *Store) ([]change, error
 	})
 }
 
+// auditedRow is audited for a method that writes one record: fn returns
+// the record with the changes to record, and auditedRow returns it.
+func auditedRow[T any](ctx context.Context, s *Store, fn func(tx *Store) (T, []change, error)) (T, error) {
+	var row T
+	err := s.audited(ctx, func(tx *Store) ([]change, error) {
+		var changes []change
+		var err error
+		row, changes, err = fn(tx)
+		return changes, err
+	})
+	return row, err
+}
+
 // sealBatch bounds the events one sealing transaction takes.
 const sealBatch = 1000
 
@@ -470,14 +483,8 @@ func (s *Store) AuditList(ctx context.Context, f AuditFilter) ([]mlops.AuditEven
 	if cur != nil {
 		q.add("id < ?", cur.ID)
 	}
-	rows, err := s.reader().QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events`+q.sql()+
-		` ORDER BY id DESC`+limitSQL(limit), q.args...)
-	items, err := collect(rows, err, scanAudit)
-	if err != nil {
-		return nil, "", err
-	}
-	items, next := trimPage(items, limit, func(e mlops.AuditEvent) Cursor { return Cursor{e.At, e.ID} })
-	return items, next, nil
+	return listPage(ctx, s.reader(), `SELECT `+auditColumns+` FROM audit_events`, q, "id DESC", limit, scanAudit,
+		func(e mlops.AuditEvent) Cursor { return Cursor{e.At, e.ID} })
 }
 
 // AuditEventsOf returns the events about one record, oldest first.

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -333,15 +332,15 @@ func TestAuditEventPerChange(t *testing.T) {
 // condition records alert.repeated with the alert before and after. Run
 // through the monitor's RulesRun and DriftCheck.
 func TestAuditRuleEvents(t *testing.T) {
-	loopEach(t, func(t *testing.T, s *store.Store, c *loopClock) {
+	loopEach(t, func(t *testing.T, s *store.Store, c *clock) {
 		ctx := store.WithActor(context.Background(), alice)
 		sys := store.Actor{Name: store.System.Name, Kind: store.System.Kind, RequestID: alice.RequestID, RemoteAddr: alice.RemoteAddr}
-		m := loopModel(t, s, "fraud", "v1")
+		m := storetest.Model(t, s, "fraud", "v1")
 		must1(t)(s.ModelVersionActivate(context.Background(), m.ID))
-		loopEnableRules(t, s, "fraud", func(r *store.RuleSettings) {
+		storetest.EnableRules(t, s, "fraud", func(r *store.RuleSettings) {
 			r.MinSamples, r.CurrentWindowSeconds, r.ReferenceWindowSeconds = 5, 3600, 3600
 		})
-		loopDriftData(t, s, c, m.ID, m.ID, 0)
+		storetest.DriftData(t, s, c, loopT0, m.ID, m.ID, 0)
 		c.Set(loopT0.Add(2 * time.Hour))
 
 		last := lastEventID(t, s)
@@ -643,57 +642,6 @@ func TestAuditPrune(t *testing.T) {
 		}
 		if n := count(t, s, "audit_events"); n != 3 {
 			t.Errorf("%d events, want 3", n)
-		}
-	})
-}
-
-// TestAuditConcurrentAppends: writers appending at once (creating and
-// acknowledging alerts from 8 goroutines) form one chain whose positions
-// run 1..N without a gap, one per event.
-func TestAuditConcurrentAppends(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, s *store.Store) {
-		const workers, each = 8, 5
-		var wg sync.WaitGroup
-		errs := make(chan error, workers*each)
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				ctx := store.WithActor(context.Background(), store.Actor{Name: fmt.Sprint("worker-", w), Kind: mlops.KindToken})
-				for i := range each {
-					a, err := s.AlertCreate(ctx, newAlert(fmt.Sprintf("w%d-%d", w, i)))
-					if err == nil {
-						_, err = s.AlertAcknowledge(ctx, a.ID, "worker")
-					}
-					if err != nil {
-						errs <- err
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Error(err)
-		}
-		const n = workers * each * 2
-		if got, err := s.AuditVerify(t.Context(), 0, nil); err != nil || got != n {
-			t.Fatalf("AuditVerify = %d, %v; want %d, nil", got, err, n)
-		}
-		evs := sealed(t, s)
-		if len(evs) != n {
-			t.Fatalf("%d events, want %d", len(evs), n)
-		}
-		ids := map[int64]bool{}
-		for i, e := range evs {
-			if *e.Seq != int64(i+1) {
-				t.Fatalf("chain position %d holds seq %d: the chain has a gap", i+1, *e.Seq)
-			}
-			ids[e.ID] = true
-		}
-		if len(ids) != n {
-			t.Errorf("%d distinct event ids, want %d", len(ids), n)
 		}
 	})
 }

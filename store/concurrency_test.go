@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mlopsdev/mlops"
 	"github.com/mlopsdev/mlops/store"
@@ -189,4 +190,242 @@ func TestReviewRace(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestAuditConcurrentAppends: writers appending at once (creating and
+// acknowledging alerts from 8 goroutines) form one chain whose positions
+// run 1..N without a gap, one per event.
+func TestAuditConcurrentAppends(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		const workers, each = 8, 5
+		var wg sync.WaitGroup
+		errs := make(chan error, workers*each)
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx := store.WithActor(context.Background(), store.Actor{Name: fmt.Sprint("worker-", w), Kind: mlops.KindToken})
+				for i := range each {
+					a, err := s.AlertCreate(ctx, newAlert(fmt.Sprintf("w%d-%d", w, i)))
+					if err == nil {
+						_, err = s.AlertAcknowledge(ctx, a.ID, "worker")
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		const n = workers * each * 2
+		if got, err := s.AuditVerify(t.Context(), 0, nil); err != nil || got != n {
+			t.Fatalf("AuditVerify = %d, %v; want %d, nil", got, err, n)
+		}
+		evs := sealed(t, s)
+		if len(evs) != n {
+			t.Fatalf("%d events, want %d", len(evs), n)
+		}
+		ids := map[int64]bool{}
+		for i, e := range evs {
+			if *e.Seq != int64(i+1) {
+				t.Fatalf("chain position %d holds seq %d: the chain has a gap", i+1, *e.Seq)
+			}
+			ids[e.ID] = true
+		}
+		if len(ids) != n {
+			t.Errorf("%d distinct event ids, want %d", len(ids), n)
+		}
+	})
+}
+
+// TestLeaseConcurrent: holders racing for one free lease from two stores
+// on one database (two servers): exactly one gets it.
+func TestLeaseConcurrent(t *testing.T) {
+	for _, engine := range storetest.Engines {
+		t.Run(string(engine), func(t *testing.T) {
+			ctx := context.Background()
+			c := storetest.NewClock(loopT0)
+			url := storetest.URL(t, engine)
+			stores := []*store.Store{storetest.OpenURL(t, url, store.Options{Now: c.Now}), storetest.OpenURL(t, url, store.Options{Now: c.Now})}
+			for round := 0; round < 5; round++ {
+				name := fmt.Sprintf("rules/m%d", round)
+				var wg sync.WaitGroup
+				won := make([]bool, 8)
+				for i := range won {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						ok, err := stores[i%2].LeaseAcquire(ctx, name, fmt.Sprintf("holder-%d", i), time.Minute)
+						if err != nil {
+							t.Error(err)
+						}
+						won[i] = ok
+					}()
+				}
+				wg.Wait()
+				n := 0
+				for _, w := range won {
+					if w {
+						n++
+					}
+				}
+				if n != 1 {
+					t.Fatalf("round %d: %d holders got the lease, want 1", round, n)
+				}
+			}
+		})
+	}
+}
+
+// TestPredictionCreateBatchBesideWriters checks a batch while other
+// writers draw ids from the same sequence (each PredictionCreate commits at
+// once): the ids come back in input order, and none of them is another
+// writer's. It also checks that a batch whose items carry their own
+// created_at keeps them.
+func TestPredictionCreateBatchBesideWriters(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		m := mustModel(t, s, "churn", "v1")
+		const n, batches = 3000, 3
+		var (
+			wg     sync.WaitGroup
+			done   = make(chan struct{})
+			mu     sync.Mutex
+			others = map[int64]bool{}
+		)
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					p, err := s.PredictionCreate(ctx, mlops.NewPrediction{ModelID: m.ID, Prediction: -1})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					others[p.ID] = true
+					mu.Unlock()
+				}
+			}()
+		}
+		past := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		in := make([]mlops.NewPrediction, n)
+		for i := range in {
+			in[i] = mlops.NewPrediction{ModelID: m.ID, Prediction: int64(i)}
+			if i%2 == 0 {
+				in[i].CreatedAt = &past
+			}
+		}
+		var all [][]int64
+		for range batches {
+			ids, err := s.PredictionCreateBatch(ctx, in)
+			must(t, err)
+			all = append(all, ids)
+		}
+		close(done)
+		wg.Wait()
+		for _, ids := range all {
+			if len(ids) != n {
+				t.Fatalf("%d ids for %d predictions", len(ids), n)
+			}
+			for i, id := range ids {
+				if others[id] {
+					t.Fatalf("ids[%d] = %d is another writer's row", i, id)
+				}
+				if i%97 != 0 {
+					continue
+				}
+				p, err := s.PredictionGet(ctx, id)
+				must(t, err)
+				if p.Prediction != int64(i) {
+					t.Fatalf("ids[%d] = %d holds prediction %d", i, id, p.Prediction)
+				}
+				if (i%2 == 0) != p.CreatedAt.Equal(past) {
+					t.Fatalf("ids[%d]: created_at %v, sent %v", i, p.CreatedAt, in[i].CreatedAt)
+				}
+			}
+		}
+		if got, want := count(t, s, "predictions"), int64(n*batches+len(others)); got != want {
+			t.Fatalf("stored %d rows, want %d", got, want)
+		}
+	})
+}
+
+// TestAlertRaiseByKey: the first raise of a condition creates an alert,
+// the next ones count occurrences on it while it is open, and after it is
+// resolved the next raise opens a new one. Raisers racing from two stores
+// on one database (two servers) open exactly one alert.
+func TestAlertRaiseByKey(t *testing.T) {
+	t.Parallel()
+	for _, engine := range storetest.Engines {
+		t.Run(string(engine), func(t *testing.T) {
+			ctx := t.Context()
+			c := newClock()
+			url := storetest.URL(t, engine)
+			s := storetest.OpenURL(t, url, store.Options{Now: c.Now})
+			other := storetest.OpenURL(t, url, store.Options{Now: c.Now})
+			m := mustModel(t, s, "churn", "v1")
+			in := newAlert("drift on churn")
+			a, created, err := s.AlertRaiseByKey(ctx, "drift/1", m.ID, in)
+			must(t, err)
+			if !created || a.Occurrences != 1 || *a.DedupKey != "drift/1" || *a.ModelID != m.ID || !a.LastSeenAt.Equal(base) {
+				t.Fatalf("first raise: %+v, created %v", a, created)
+			}
+			c.Advance(time.Minute)
+			in.Message = "still drifting"
+			a2, created, err := s.AlertRaiseByKey(ctx, "drift/1", m.ID, in)
+			must(t, err)
+			if created || a2.ID != a.ID || a2.Occurrences != 2 || a2.Message != "still drifting" ||
+				!a2.LastSeenAt.Equal(base.Add(time.Minute)) || !a2.CreatedAt.Equal(base) {
+				t.Fatalf("second raise: %+v, created %v", a2, created)
+			}
+			_, err = s.AlertResolve(ctx, a.ID, "ops", "")
+			must(t, err)
+
+			const raisers = 8
+			var wg sync.WaitGroup
+			made := make([]bool, raisers)
+			for i := range raisers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					st := []*store.Store{s, other}[i%2]
+					_, c, err := st.AlertRaiseByKey(ctx, "drift/1", m.ID, in)
+					if err != nil {
+						t.Error(err)
+					}
+					made[i] = c
+				}()
+			}
+			wg.Wait()
+			open, _, err := s.AlertList(ctx, store.AlertFilter{Status: mlops.AlertActive})
+			must(t, err)
+			createdN := 0
+			for _, c := range made {
+				if c {
+					createdN++
+				}
+			}
+			if len(open) != 1 || open[0].ID == a.ID || open[0].Occurrences != raisers || createdN != 1 {
+				t.Fatalf("after %d racing raises: open %+v, %d created", raisers, open, createdN)
+			}
+
+			_, _, err = s.AlertRaiseByKey(ctx, "drift/9", 424242, in)
+			wantInvalid(t, err, "model_id")
+			_, _, err = s.AlertRaiseByKey(ctx, "", m.ID, in)
+			wantInvalid(t, err, "dedup_key")
+		})
+	}
 }

@@ -40,16 +40,13 @@ func (s *Store) DriftReportCreate(ctx context.Context, in mlops.NewDriftReport) 
 	if err := in.Validate(); err != nil {
 		return mlops.DriftReport{}, err
 	}
-	var d mlops.DriftReport
-	err := s.audited(ctx, func(tx *Store) ([]change, error) {
-		var err error
-		d, err = tx.driftReportInsert(ctx, in)
+	return auditedRow(ctx, s, func(tx *Store) (mlops.DriftReport, []change, error) {
+		d, err := tx.driftReportInsert(ctx, in)
 		if err != nil {
-			return nil, err
+			return d, nil, err
 		}
-		return []change{driftReportChange(d)}, nil
+		return d, []change{driftReportChange(d)}, nil
 	})
-	return d, err
 }
 
 // driftReportInsert inserts a validated drift report; the caller records
@@ -77,11 +74,8 @@ func driftReportChange(d mlops.DriftReport) change {
 
 // DriftReportGet returns one drift report.
 func (s *Store) DriftReportGet(ctx context.Context, id int64) (mlops.DriftReport, error) {
-	d, err := scanDrift(s.reader().QueryRowContext(ctx, `SELECT `+driftColumns+` FROM drift_reports WHERE id = $1`, id))
-	if err != nil {
-		return d, notFound(err, "drift report %d", id)
-	}
-	return d, nil
+	return getOne(s.reader().QueryRowContext(ctx, `SELECT `+driftColumns+` FROM drift_reports WHERE id = $1`, id), scanDrift,
+		"drift report %d", id)
 }
 
 // DriftReportLatest returns the newest drift report of a model (the seed's
@@ -112,10 +106,12 @@ type DriftReportFilter struct {
 // DriftReportList lists drift reports newest first (the seed's
 // get_drift_reports with Since = now - days).
 func (s *Store) DriftReportList(ctx context.Context, f DriftReportFilter) ([]mlops.DriftReport, string, error) {
-	limit, cur, err := f.Page.resolve()
-	if err != nil {
-		return nil, "", err
-	}
+	return listNewest(ctx, s, f.Page, f.where, `SELECT `+driftColumns+` FROM drift_reports`, scanDrift,
+		func(d mlops.DriftReport) Cursor { return Cursor{d.CreatedAt, d.ID} })
+}
+
+// where returns the filter's conditions.
+func (f DriftReportFilter) where() (query, error) {
 	var q query
 	if f.ModelID != 0 {
 		q.add("model_id = ?", f.ModelID)
@@ -123,13 +119,5 @@ func (s *Store) DriftReportList(ctx context.Context, f DriftReportFilter) ([]mlo
 	if !f.Since.IsZero() {
 		q.add("created_at >= ?", f.Since.UTC())
 	}
-	q.keyset(cur)
-	rows, err := s.reader().QueryContext(ctx, `SELECT `+driftColumns+` FROM drift_reports`+q.sql()+
-		` ORDER BY created_at DESC, id DESC`+limitSQL(limit), q.args...)
-	items, err := collect(rows, err, scanDrift)
-	if err != nil {
-		return nil, "", err
-	}
-	items, next := trimPage(items, limit, func(d mlops.DriftReport) Cursor { return Cursor{d.CreatedAt, d.ID} })
-	return items, next, nil
+	return q, nil
 }

@@ -21,6 +21,25 @@ import (
 // statement knows which id was missing and turns it into a ValidationError.
 var errForeignKey = errors.New("foreign key violation")
 
+// notFound turns sql.ErrNoRows into a descriptive ErrNotFound and
+// classifies anything else.
+func notFound(err error, format string, args ...any) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), mlops.ErrNotFound)
+	}
+	return classify(err)
+}
+
+// conflict classifies err and, when it is a unique violation, says what
+// already exists instead of the driver's words.
+func conflict(err error, format string, args ...any) error {
+	err = classify(err)
+	if errors.Is(err, mlops.ErrConflict) {
+		return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), mlops.ErrConflict)
+	}
+	return err
+}
+
 // classify maps a driver error to the domain's sentinel errors, by error
 // code and never by message text. It is the only place that knows driver
 // error codes. Errors it does not recognise are returned unchanged.

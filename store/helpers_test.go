@@ -2,13 +2,14 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/mlopsdev/mlops"
+	"github.com/mlopsdev/mlops/monitor"
 	"github.com/mlopsdev/mlops/store"
 	"github.com/mlopsdev/mlops/store/storetest"
 )
@@ -20,42 +21,16 @@ var tables = []string{"model_versions", "predictions", "drift_reports", "agent_a
 // hour and day boundary, so hand-computed buckets are easy to read.
 var base = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 
-// clock is a settable clock injected through store.Options.Now.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// clock is the settable clock the tests inject through store.Options.Now.
+type clock = storetest.Clock
 
-func newClock() *clock { return &clock{now: base} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newClock() *clock { return storetest.NewClock(base) }
 
 // eachClock runs fn once per engine with a fresh store whose clock the test
 // controls; it starts at base.
 func eachClock(t *testing.T, fn func(t *testing.T, s *store.Store, c *clock)) {
 	t.Helper()
-	for _, engine := range storetest.Engines {
-		t.Run(string(engine), func(t *testing.T) {
-			c := newClock()
-			fn(t, storetest.Open(t, engine, store.Options{Now: c.Now, Approvals: testPolicy}), c)
-		})
-	}
+	storetest.EachClock(t, base, store.Options{Approvals: testPolicy}, fn)
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -221,5 +196,98 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// What the closing-the-loop tests (reports, rule settings and leases,
+// timeline, and the audit of what the monitor writes) share, prefixed
+// "loop" so the names never collide with the rest of the package's.
+
+// loopT0 is the start of every loop test clock, on an hour and day boundary.
+var loopT0 = time.Date(2026, 5, 4, 0, 0, 0, 0, time.UTC)
+
+// loopEach runs fn once per engine with a fresh store on a clock at loopT0.
+func loopEach(t *testing.T, fn func(t *testing.T, s *store.Store, c *clock)) {
+	t.Helper()
+	storetest.EachClock(t, loopT0, store.Options{}, fn)
+}
+
+// loopPredict logs one prediction at the store clock's time.
+func loopPredict(t *testing.T, s *store.Store, modelID, pred int64, actual *int64, latency *float64, features string) mlops.Prediction {
+	t.Helper()
+	if features == "" {
+		features = "{}"
+	}
+	p, err := s.PredictionCreate(context.Background(), mlops.NewPrediction{ModelID: modelID, Prediction: pred,
+		Actual: actual, LatencyMS: latency, Features: mlops.JSON(features)})
+	if err != nil {
+		t.Fatalf("log prediction: %v", err)
+	}
+	return p
+}
+
+func loopNear(t *testing.T, name string, got *float64, want float64) {
+	t.Helper()
+	if got == nil {
+		t.Errorf("%s = null, want %v", name, want)
+		return
+	}
+	if d := *got - want; d > 1e-9 || d < -1e-9 {
+		t.Errorf("%s = %.12g, want %.12g", name, *got, want)
+	}
+}
+
+func loopNull(t *testing.T, name string, got *float64) {
+	t.Helper()
+	if got != nil {
+		t.Errorf("%s = %v, want null", name, *got)
+	}
+}
+
+// loopMonitor is the monitoring loop over s, for the tests that need drift
+// reports, rule alerts and actions to exist.
+func loopMonitor(s *store.Store) *monitor.Monitor { return monitor.New(s, monitor.Options{}) }
+
+func loopDriftOpts() monitor.DriftCheckOptions {
+	return monitor.DriftCheckOptions{
+		Reference:  monitor.Window{From: loopT0, To: loopT0.Add(time.Hour)},
+		Current:    monitor.Window{From: loopT0.Add(time.Hour), To: loopT0.Add(2 * time.Hour)},
+		MinSamples: 5, Bins: 5,
+	}
+}
+
+// isField reports whether err is a *mlops.ValidationError whose first field
+// is field.
+func isField(err error, field string) bool {
+	v, ok := mlops.AsValidation(err)
+	return ok && len(v.Fields) > 0 && v.Fields[0].Field == field
+}
+
+func normJSON(t *testing.T, raw mlops.JSON) map[string]any {
+	t.Helper()
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("decode %s: %v", raw, err)
+	}
+	return out
+}
+
+// must1 fails the test when the second of two results is an error.
+func must1(t *testing.T) func(any, error) {
+	return func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func must2[T any](t *testing.T) func(T, error) T {
+	return func(v T, err error) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
 	}
 }

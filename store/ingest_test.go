@@ -171,98 +171,92 @@ func TestIngesterCloseFlushes(t *testing.T) {
 // answers ErrOverloaded at once instead of queueing without bound; the
 // rows that were accepted are stored once the writer is free.
 func TestIngesterOverloaded(t *testing.T) {
-	for _, engine := range storetest.Engines {
-		t.Run(string(engine), func(t *testing.T) {
-			ctx := t.Context()
-			url := storetest.URL(t, engine)
-			s := storetest.OpenURL(t, url, store.Options{})
-			model := mustModel(t, s, "churn", "v1")
-			release := blockPredictionWrites(t, s, url)
+	storetest.EachURL(t, func(t *testing.T, url string) {
+		ctx := t.Context()
+		s := storetest.OpenURL(t, url, store.Options{})
+		model := mustModel(t, s, "churn", "v1")
+		release := blockPredictionWrites(t, s, url)
 
-			// Capacity: one row in the writer, one queued.
-			g := store.NewIngester(s, store.IngesterOptions{MaxBatch: 1, MaxWait: -1, QueueSize: 1, QueueWait: -1, Writers: 1})
-			const callers = 10
-			results := make(chan error, callers)
-			for i := range callers {
-				go func() {
-					_, err := g.Log(ctx, mlops.NewPrediction{ModelID: model.ID, Prediction: int64(i)})
-					results <- err
-				}()
-			}
-			// Accepted rows cannot be answered while writes are blocked, so
-			// the first callers-2 answers are all refusals.
-			overloaded, ok := 0, 0
-			tally := func(err error) {
-				switch {
-				case err == nil:
-					ok++
-				case errors.Is(err, store.ErrOverloaded):
-					if !errors.Is(err, mlops.ErrUnavailable) {
-						t.Fatalf("ErrOverloaded does not match mlops.ErrUnavailable")
-					}
-					overloaded++
-				default:
-					t.Fatalf("Log: %v", err)
+		// Capacity: one row in the writer, one queued.
+		g := store.NewIngester(s, store.IngesterOptions{MaxBatch: 1, MaxWait: -1, QueueSize: 1, QueueWait: -1, Writers: 1})
+		const callers = 10
+		results := make(chan error, callers)
+		for i := range callers {
+			go func() {
+				_, err := g.Log(ctx, mlops.NewPrediction{ModelID: model.ID, Prediction: int64(i)})
+				results <- err
+			}()
+		}
+		// Accepted rows cannot be answered while writes are blocked, so
+		// the first callers-2 answers are all refusals.
+		overloaded, ok := 0, 0
+		tally := func(err error) {
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, store.ErrOverloaded):
+				if !errors.Is(err, mlops.ErrUnavailable) {
+					t.Fatalf("ErrOverloaded does not match mlops.ErrUnavailable")
 				}
+				overloaded++
+			default:
+				t.Fatalf("Log: %v", err)
 			}
-			for range callers - 2 {
-				err := receive(t, results)
-				if !errors.Is(err, store.ErrOverloaded) {
-					t.Fatalf("while writes are blocked Log returned %v, want ErrOverloaded", err)
-				}
-				tally(err)
+		}
+		for range callers - 2 {
+			err := receive(t, results)
+			if !errors.Is(err, store.ErrOverloaded) {
+				t.Fatalf("while writes are blocked Log returned %v, want ErrOverloaded", err)
 			}
-			release()
-			for range 2 {
-				tally(receive(t, results))
-			}
-			must(t, g.Close(ctx))
-			if ok < 1 || ok+overloaded != callers {
-				t.Fatalf("%d stored, %d refused, want at least 1 stored and %d answers", ok, overloaded, callers)
-			}
-			if c := count(t, s, "predictions"); c != int64(ok) {
-				t.Fatalf("%d rows stored, %d callers told stored", c, ok)
-			}
-		})
-	}
+			tally(err)
+		}
+		release()
+		for range 2 {
+			tally(receive(t, results))
+		}
+		must(t, g.Close(ctx))
+		if ok < 1 || ok+overloaded != callers {
+			t.Fatalf("%d stored, %d refused, want at least 1 stored and %d answers", ok, overloaded, callers)
+		}
+		if c := count(t, s, "predictions"); c != int64(ok) {
+			t.Fatalf("%d rows stored, %d callers told stored", c, ok)
+		}
+	})
 }
 
 // TestIngesterCallerGivesUp: a caller whose context ends while its row
 // waits is answered with ctx's error at once, and the row is not written.
 func TestIngesterCallerGivesUp(t *testing.T) {
-	for _, engine := range storetest.Engines {
-		t.Run(string(engine), func(t *testing.T) {
-			ctx := t.Context()
-			url := storetest.URL(t, engine)
-			s := storetest.OpenURL(t, url, store.Options{})
-			model := mustModel(t, s, "churn", "v1")
-			release := blockPredictionWrites(t, s, url)
-			g := store.NewIngester(s, store.IngesterOptions{MaxBatch: 1, Writers: 1})
+	storetest.EachURL(t, func(t *testing.T, url string) {
+		ctx := t.Context()
+		s := storetest.OpenURL(t, url, store.Options{})
+		model := mustModel(t, s, "churn", "v1")
+		release := blockPredictionWrites(t, s, url)
+		g := store.NewIngester(s, store.IngesterOptions{MaxBatch: 1, Writers: 1})
 
-			first := make(chan error, 1)
-			go func() {
-				_, err := g.Log(ctx, mlops.NewPrediction{ModelID: model.ID, Prediction: 1})
-				first <- err
-			}()
-			waitFor(t, func() bool { return g.Stats().Accepted == 1 })
-			// Batches hold one row, so this one waits behind the first.
-			ctx2, cancel := context.WithCancel(ctx)
-			second := make(chan error, 1)
-			go func() {
-				_, err := g.Log(ctx2, mlops.NewPrediction{ModelID: model.ID, Prediction: 2})
-				second <- err
-			}()
-			waitFor(t, func() bool { return g.Stats().Accepted == 2 })
-			cancel()
-			wantIs(t, receive(t, second), context.Canceled)
-			release()
-			must(t, receive(t, first))
-			must(t, g.Close(ctx))
-			if c := count(t, s, "predictions"); c != 1 {
-				t.Fatalf("%d rows stored, want only the first", c)
-			}
-		})
-	}
+		first := make(chan error, 1)
+		go func() {
+			_, err := g.Log(ctx, mlops.NewPrediction{ModelID: model.ID, Prediction: 1})
+			first <- err
+		}()
+		waitFor(t, func() bool { return g.Stats().Accepted == 1 })
+		// Batches hold one row, so this one waits behind the first.
+		ctx2, cancel := context.WithCancel(ctx)
+		second := make(chan error, 1)
+		go func() {
+			_, err := g.Log(ctx2, mlops.NewPrediction{ModelID: model.ID, Prediction: 2})
+			second <- err
+		}()
+		waitFor(t, func() bool { return g.Stats().Accepted == 2 })
+		cancel()
+		wantIs(t, receive(t, second), context.Canceled)
+		release()
+		must(t, receive(t, first))
+		must(t, g.Close(ctx))
+		if c := count(t, s, "predictions"); c != 1 {
+			t.Fatalf("%d rows stored, want only the first", c)
+		}
+	})
 }
 
 // TestIngesterBatchFailure: a row that passes the checks before batching

@@ -3,8 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
-	"fmt"
 	"hash/fnv"
 	"time"
 
@@ -54,10 +52,8 @@ func (s *Store) ModelVersionCreate(ctx context.Context, in mlops.NewModelVersion
 	if features == nil {
 		features = []string{}
 	}
-	var m mlops.ModelVersion
-	err := s.audited(ctx, func(tx *Store) ([]change, error) {
-		var err error
-		m, err = scanModel(tx.writer().QueryRowContext(ctx, `
+	return auditedRow(ctx, s, func(tx *Store) (mlops.ModelVersion, []change, error) {
+		m, err := scanModel(tx.writer().QueryRowContext(ctx, `
 			INSERT INTO model_versions (model_name, version, algorithm, accuracy, f1_score, "precision", recall,
 				roc_auc, hyperparameters, feature_names, status, is_active, model_path, metadata_path,
 				training_samples, created_at)
@@ -67,24 +63,16 @@ func (s *Store) ModelVersionCreate(ctx context.Context, in mlops.NewModelVersion
 			in.Metrics.Recall, in.Metrics.ROCAUC, jsonArg(in.Hyperparameters, "{}"), mustJSON(features), string(status),
 			in.ModelPath, in.MetadataPath, in.TrainingSamples, tx.Now()))
 		if err != nil {
-			err = classify(err)
-			if errors.Is(err, mlops.ErrConflict) {
-				return nil, fmt.Errorf("model %q version %q is already registered: %w", in.ModelName, in.Version, mlops.ErrConflict)
-			}
-			return nil, err
+			return m, nil, conflict(err, "model %q version %q is already registered", in.ModelName, in.Version)
 		}
-		return []change{{event: "model.registered", entityType: "model_version", entityID: entityID(m.ID), after: m}}, nil
+		return m, []change{{event: "model.registered", entityType: "model_version", entityID: entityID(m.ID), after: m}}, nil
 	})
-	return m, err
 }
 
 // ModelVersionGet returns one model version (the seed's get_model_version).
 func (s *Store) ModelVersionGet(ctx context.Context, id int64) (mlops.ModelVersion, error) {
-	m, err := scanModel(s.reader().QueryRowContext(ctx, `SELECT `+modelColumns+` FROM model_versions WHERE id = $1`, id))
-	if err != nil {
-		return m, notFound(err, "model version %d", id)
-	}
-	return m, nil
+	return getOne(s.reader().QueryRowContext(ctx, `SELECT `+modelColumns+` FROM model_versions WHERE id = $1`, id), scanModel,
+		"model version %d", id)
 }
 
 // ModelVersionFilter selects model versions for ModelVersionList.
@@ -98,29 +86,18 @@ type ModelVersionFilter struct {
 // get_model_versions) and returns the cursor of the next page ("" at the
 // end).
 func (s *Store) ModelVersionList(ctx context.Context, f ModelVersionFilter) ([]mlops.ModelVersion, string, error) {
-	limit, cur, err := f.Page.resolve()
-	if err != nil {
-		return nil, "", err
-	}
-	if f.Status != "" && !f.Status.Valid() {
-		return nil, "", mlops.Invalid("status", "must be one of training, staging, production, archived, got %q", f.Status)
-	}
+	return listNewest(ctx, s, f.Page, f.where, `SELECT `+modelColumns+` FROM model_versions`, scanModel,
+		func(m mlops.ModelVersion) Cursor { return Cursor{m.CreatedAt, m.ID} })
+}
+
+// where returns the filter's conditions.
+func (f ModelVersionFilter) where() (query, error) {
 	var q query
 	if f.ModelName != "" {
 		q.add("model_name = ?", f.ModelName)
 	}
-	if f.Status != "" {
-		q.add("status = ?", string(f.Status))
-	}
-	q.keyset(cur)
-	rows, err := s.reader().QueryContext(ctx, `SELECT `+modelColumns+` FROM model_versions`+q.sql()+
-		` ORDER BY created_at DESC, id DESC`+limitSQL(limit), q.args...)
-	items, err := collect(rows, err, scanModel)
-	if err != nil {
-		return nil, "", err
-	}
-	items, next := trimPage(items, limit, func(m mlops.ModelVersion) Cursor { return Cursor{m.CreatedAt, m.ID} })
-	return items, next, nil
+	err := whereOneOf(&q, "status", f.Status, mlops.ModelStatuses)
+	return q, err
 }
 
 // ModelVersionActive returns the active version of modelName (the seed's
@@ -218,13 +195,4 @@ func modelLockKey(name string) int64 {
 	h.Write([]byte("mlops.model_versions:"))
 	h.Write([]byte(name))
 	return int64(h.Sum64())
-}
-
-// notFound turns sql.ErrNoRows into a descriptive ErrNotFound and
-// classifies anything else.
-func notFound(err error, format string, args ...any) error {
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), mlops.ErrNotFound)
-	}
-	return classify(err)
 }

@@ -63,7 +63,18 @@ func (s *Store) Prune(ctx context.Context, what string, cutoff time.Time, batch 
 	}
 	stmt := fmt.Sprintf(`DELETE FROM %s WHERE id IN (SELECT id FROM %s WHERE %s ORDER BY id LIMIT %d)`,
 		t.table, t.table, cond, batch)
-	total, err := s.pruneBatches(ctx, stmt, cutoff, batch, progress)
+	one := func() (int64, error) {
+		res, err := s.writer().ExecContext(ctx, stmt, cutoff.UTC())
+		if err != nil {
+			return 0, classify(err)
+		}
+		return res.RowsAffected()
+	}
+	if what == "metrics" {
+		// The per-minute rollups change with the points (metrics.go).
+		one = func() (int64, error) { return s.pruneMetricsBatch(ctx, cutoff, batch) }
+	}
+	total, err := pruneBatches(batch, progress, one)
 	after := map[string]any{"deleted": map[string]int64{t.table: total}, "older_than": cutoff.UTC().Format(time.RFC3339Nano)}
 	if err != nil {
 		after["error"] = err.Error()
@@ -76,16 +87,13 @@ func (s *Store) Prune(ctx context.Context, what string, cutoff time.Time, batch 
 	return total, err
 }
 
-// pruneBatches runs stmt (a DELETE of at most batch rows created before
-// cutoff) until it deletes fewer than batch rows.
-func (s *Store) pruneBatches(ctx context.Context, stmt string, cutoff time.Time, batch int, progress func(deleted int64)) (int64, error) {
+// pruneBatches runs one (which deletes at most batch rows and says how
+// many) until it deletes fewer than batch rows, calling progress after each
+// batch with the running total.
+func pruneBatches(batch int, progress func(deleted int64), one func() (int64, error)) (int64, error) {
 	var total int64
 	for {
-		res, err := s.writer().ExecContext(ctx, stmt, cutoff.UTC())
-		if err != nil {
-			return total, classify(err)
-		}
-		n, err := res.RowsAffected()
+		n, err := one()
 		if err != nil {
 			return total, err
 		}

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"context"
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -94,6 +96,19 @@ func (q *query) keyset(cur *Cursor) {
 	}
 }
 
+// whereOneOf adds "col = v" to q unless v is empty (no filter); a v that
+// is not one of all is a *mlops.ValidationError on col.
+func whereOneOf[T ~string](q *query, col string, v T, all []T) error {
+	if v == "" {
+		return nil
+	}
+	if err := oneOf(col, v, all); err != nil {
+		return err
+	}
+	q.add(col+" = ?", string(v))
+	return nil
+}
+
 func (q *query) sql() string {
 	if len(q.where) == 0 {
 		return ""
@@ -110,6 +125,39 @@ func limitSQL(limit int) string {
 	return " LIMIT " + strconv.Itoa(limit+1)
 }
 
+// newestFirst is the order of the keyset-paged lists (see query.keyset).
+const newestFirst = "created_at DESC, id DESC"
+
+// listPage runs one page of sel (SELECT columns FROM table) with q's
+// conditions, ordered by order, and returns the page's rows and the cursor
+// of the next page ("" on the last).
+func listPage[T any](ctx context.Context, db querier, sel string, q query, order string, limit int,
+	scan func(scanner) (T, error), key func(T) Cursor) ([]T, string, error) {
+	rows, err := db.QueryContext(ctx, sel+q.sql()+` ORDER BY `+order+limitSQL(limit), q.args...)
+	items, err := collect(rows, err, scan)
+	if err != nil {
+		return nil, "", err
+	}
+	items, next := trimPage(items, limit, key)
+	return items, next, nil
+}
+
+// listNewest lists one page of sel newest first: it resolves p, then asks
+// where for the filter's conditions, and pages by (created_at, id).
+func listNewest[T any](ctx context.Context, s *Store, p Page, where func() (query, error), sel string,
+	scan func(scanner) (T, error), key func(T) Cursor) ([]T, string, error) {
+	limit, cur, err := p.resolve()
+	if err != nil {
+		return nil, "", err
+	}
+	q, err := where()
+	if err != nil {
+		return nil, "", err
+	}
+	q.keyset(cur)
+	return listPage(ctx, s.reader(), sel, q, newestFirst, limit, scan, key)
+}
+
 // trimPage cuts the extra row and returns the next cursor.
 func trimPage[T any](items []T, limit int, key func(T) Cursor) ([]T, string) {
 	if limit < 0 || len(items) <= limit {
@@ -117,6 +165,19 @@ func trimPage[T any](items []T, limit int, key func(T) Cursor) ([]T, string) {
 	}
 	items = items[:limit]
 	return items, key(items[len(items)-1]).Encode()
+}
+
+// oneOf is nil when v is one of all, else a *mlops.ValidationError on
+// field that lists all.
+func oneOf[T ~string](field string, v T, all []T) error {
+	if slices.Contains(all, v) {
+		return nil
+	}
+	names := make([]string, len(all))
+	for i, a := range all {
+		names[i] = string(a)
+	}
+	return mlops.Invalid(field, "must be one of %s, got %q", strings.Join(names, ", "), v)
 }
 
 // jsonArgNoCopy is jsonArg for the bulk paths: the argument shares raw's
@@ -205,6 +266,16 @@ func stringList(b []byte) ([]string, error) {
 
 // scanner is *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
+
+// getOne scans the one row of a query; no row is an ErrNotFound naming
+// what format and args describe.
+func getOne[T any](row *sql.Row, scan func(scanner) (T, error), format string, args ...any) (T, error) {
+	v, err := scan(row)
+	if err != nil {
+		return v, notFound(err, format, args...)
+	}
+	return v, nil
+}
 
 // collect runs a query and scans every row with scan.
 func collect[T any](rows *sql.Rows, err error, scan func(scanner) (T, error)) ([]T, error) {

@@ -1,13 +1,12 @@
 package store_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,80 +14,6 @@ import (
 	"github.com/mlopsdev/mlops/store"
 	"github.com/mlopsdev/mlops/store/storetest"
 )
-
-// TestCreateModelVersion is the twin of the seed's test_create_model_version:
-// the new version has an id and keeps its name.
-func TestCreateModelVersion(t *testing.T) {
-	t.Parallel()
-	storetest.Each(t, func(t *testing.T, s *store.Store) {
-		m, err := s.ModelVersionCreate(t.Context(), mlops.NewModelVersion{
-			ModelName:       "test_model",
-			Version:         "1.0.0",
-			Algorithm:       "RandomForest",
-			Metrics:         mlops.Metrics{F1Score: ptr(0.85)},
-			Hyperparameters: mlops.JSON(`{}`),
-			FeatureNames:    []string{},
-			ModelPath:       "/test",
-			MetadataPath:    "/test",
-			TrainingSamples: ptr(int64(100)),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m.ID == 0 {
-			t.Fatal("model.id is not set")
-		}
-		if m.ModelName != "test_model" {
-			t.Fatalf("model_name = %q, want test_model", m.ModelName)
-		}
-	})
-}
-
-// TestModelVersionRoundTrip checks that every field survives a round trip
-// and that the defaults (status training, inactive) apply.
-func TestModelVersionRoundTrip(t *testing.T) {
-	t.Parallel()
-	eachClock(t, func(t *testing.T, s *store.Store, c *clock) {
-		in := newModel("churn", "v1")
-		in.Metrics = mlops.Metrics{Accuracy: ptr(0.91), F1Score: ptr(0.8), Precision: ptr(0.7), Recall: ptr(0.6), ROCAUC: ptr(1.0)}
-		created, err := s.ModelVersionCreate(t.Context(), in)
-		must(t, err)
-		got, err := s.ModelVersionGet(t.Context(), created.ID)
-		must(t, err)
-		for _, m := range []mlops.ModelVersion{created, got} {
-			if m.ModelName != "churn" || m.Version != "v1" || m.Algorithm != "RandomForest" {
-				t.Fatalf("identity fields: %+v", m)
-			}
-			if *m.Accuracy != 0.91 || *m.F1Score != 0.8 || *m.Precision != 0.7 || *m.Recall != 0.6 || *m.ROCAUC != 1.0 {
-				t.Fatalf("metrics: %v %v %v %v %v", *m.Accuracy, *m.F1Score, *m.Precision, *m.Recall, *m.ROCAUC)
-			}
-			var hp map[string]any
-			must(t, json.Unmarshal(m.Hyperparameters, &hp))
-			if hp["n_estimators"] != float64(100) {
-				t.Fatalf("hyperparameters = %s", m.Hyperparameters)
-			}
-			if len(m.FeatureNames) != 2 || m.FeatureNames[0] != "age" || m.FeatureNames[1] != "income" {
-				t.Fatalf("feature_names = %v", m.FeatureNames)
-			}
-			if m.Status != mlops.ModelTraining || m.IsActive || m.ActivatedAt != nil {
-				t.Fatalf("new version: status %s active %v activated_at %v", m.Status, m.IsActive, m.ActivatedAt)
-			}
-			if m.ModelPath != "/models/churn/v1" || m.MetadataPath != "/models/churn/v1.json" || *m.TrainingSamples != 1000 {
-				t.Fatalf("paths/samples: %+v", m)
-			}
-			if !m.CreatedAt.Equal(base) {
-				t.Fatalf("created_at = %v, want the injected clock %v", m.CreatedAt, base)
-			}
-		}
-		// Unset metrics stay NULL, not 0.
-		bare, err := s.ModelVersionCreate(t.Context(), mlops.NewModelVersion{ModelName: "churn", Version: "v2", Algorithm: "LR",
-			Status: mlops.ModelStaging})
-		must(t, err)
-		if bare.Accuracy != nil || bare.TrainingSamples != nil || bare.Status != mlops.ModelStaging || len(bare.FeatureNames) != 0 {
-			t.Fatalf("bare version: %+v", bare)
-		}
-	})
-}
 
 // TestConflicts checks the unique constraints: (model_name, version) and
 // action_id.
@@ -296,31 +221,13 @@ func TestTimesUTCMicroseconds(t *testing.T) {
 	})
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
 // TestEcho checks DATABASE_ECHO: each statement is logged with its
 // duration, and argument values never are.
 func TestEcho(t *testing.T) {
 	t.Parallel()
 	for _, engine := range storetest.Engines {
 		t.Run(string(engine), func(t *testing.T) {
-			var buf syncBuffer
+			var buf storetest.LogBuffer
 			s := storetest.Open(t, engine, store.Options{Echo: true, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
 			_, err := s.ModelVersionCreate(t.Context(), newModel("s3cr3t-model-name", "v-hidden"))
 			must(t, err)
@@ -336,4 +243,165 @@ func TestEcho(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPrune checks retention: rows created before the cutoff are deleted in
+// batches with progress after each, newer rows are kept, totals are right;
+// only resolved alerts and only decided (rejected, executed, failed)
+// actions are pruned.
+func TestPrune(t *testing.T) {
+	t.Parallel()
+	eachClock(t, func(t *testing.T, s *store.Store, c *clock) {
+		ctx := t.Context()
+		old, cutoff := base.Add(-10*24*time.Hour), base.Add(-24*time.Hour)
+		c.Set(old)
+		m := mustModel(t, s, "churn", "v1")
+		preds := func(n int) []int64 {
+			in := make([]mlops.NewPrediction, n)
+			for i := range in {
+				in[i] = mlops.NewPrediction{ModelID: m.ID, Prediction: 1}
+			}
+			ids, err := s.PredictionCreateBatch(ctx, in)
+			must(t, err)
+			return ids
+		}
+		preds(23)
+		for i := 0; i < 10; i++ {
+			mustMetric(t, s, "accuracy", 0.5, &m.ID)
+		}
+		for i := 0; i < 3; i++ {
+			mustDrift(t, s, m.ID)
+		}
+		// Alerts and actions in every state, created long ago.
+		oldActive := mustAlert(t, s, "old active")
+		oldAck := mustAlert(t, s, "old acknowledged")
+		_, err := s.AlertAcknowledge(ctx, oldAck.ID, "ops")
+		must(t, err)
+		for i := 0; i < 3; i++ {
+			a := mustAlert(t, s, "old resolved")
+			_, err := s.AlertResolve(ctx, a.ID, "ops", "")
+			must(t, err)
+		}
+		for _, st := range mlops.ActionStatuses {
+			id := "old-" + string(st)
+			if st == mlops.ActionExpired {
+				expireAction(t, s, c, id)
+				continue
+			}
+			mustAction(t, s, id)
+			switch st {
+			case mlops.ActionApproved, mlops.ActionExecuted, mlops.ActionFailed:
+				_, err = s.ActionApprove(ctx, id, "alice", "")
+				must(t, err)
+				if st == mlops.ActionExecuted {
+					_, err = s.ActionMarkExecuted(ctx, id, nil)
+				}
+				if st == mlops.ActionFailed {
+					_, err = s.ActionMarkFailed(ctx, id, nil)
+				}
+			case mlops.ActionRejected:
+				_, err = s.ActionReject(ctx, id, "alice", "")
+			}
+			must(t, err)
+		}
+		// Rows exactly at the cutoff are kept (created_at < cutoff).
+		c.Set(cutoff)
+		keepPreds := preds(2)
+		c.Set(base)
+		keepPreds = append(keepPreds, preds(3)...)
+		for i := 0; i < 3; i++ {
+			mustMetric(t, s, "accuracy", 0.9, &m.ID)
+		}
+		keepDrift := []int64{mustDrift(t, s, m.ID).ID, mustDrift(t, s, m.ID).ID}
+		newResolved := mustAlert(t, s, "new resolved")
+		_, err = s.AlertResolve(ctx, newResolved.ID, "ops", "")
+		must(t, err)
+		mustAction(t, s, "new-rejected")
+		_, err = s.ActionReject(ctx, "new-rejected", "bob", "")
+		must(t, err)
+
+		for _, tc := range []struct {
+			what     string
+			batch    int
+			total    int64
+			progress []int64
+		}{
+			{"predictions", 5, 23, []int64{5, 10, 15, 20, 23}},
+			{"metrics", 5, 10, []int64{5, 10}},  // the last, empty batch reports nothing
+			{"drift_reports", 0, 3, []int64{3}}, // 0: the default batch size
+			{"alerts", 2, 3, []int64{2, 3}},
+			{"actions", 100, 4, []int64{4}}, // rejected, executed, failed, expired
+		} {
+			var got []int64
+			total, err := s.Prune(ctx, tc.what, cutoff, tc.batch, func(n int64) { got = append(got, n) })
+			must(t, err)
+			if total != tc.total || !slices.Equal(got, tc.progress) {
+				t.Errorf("prune %s: total %d progress %v, want %d and %v", tc.what, total, got, tc.total, tc.progress)
+			}
+			again, err := s.Prune(ctx, tc.what, cutoff, tc.batch, nil)
+			if err != nil || again != 0 {
+				t.Errorf("prune %s again: %d, %v; want 0", tc.what, again, err)
+			}
+		}
+
+		left, _, err := s.PredictionList(ctx, store.PredictionFilter{ModelID: m.ID, Page: store.Page{Limit: -1}})
+		must(t, err)
+		if got := predIDs(left); !sameSet(got, keepPreds) {
+			t.Errorf("predictions left %v, want %v", got, keepPreds)
+		}
+		pts, err := s.MetricSeries(ctx, store.MetricFilter{Name: "accuracy"})
+		must(t, err)
+		if len(pts) != 3 || pts[0].Value != 0.9 {
+			t.Errorf("metrics left: %+v, want the 3 new points", pts)
+		}
+		drifts, _, err := s.DriftReportList(ctx, store.DriftReportFilter{})
+		must(t, err)
+		if len(drifts) != 2 || !sameSet([]int64{drifts[0].ID, drifts[1].ID}, keepDrift) {
+			t.Errorf("drift reports left: %d, want %v", len(drifts), keepDrift)
+		}
+		alerts, _, err := s.AlertList(ctx, store.AlertFilter{})
+		must(t, err)
+		if got := alertIDs(alerts); !sameSet(got, []int64{oldActive.ID, oldAck.ID, newResolved.ID}) {
+			t.Errorf("alerts left %v, want old active %d, old acknowledged %d, new resolved %d", got, oldActive.ID, oldAck.ID, newResolved.ID)
+		}
+		actions, _, err := s.ActionList(ctx, store.ActionFilter{})
+		must(t, err)
+		if got := actionIDs(actions); !reflect.DeepEqual(got, []string{"new-rejected", "old-approved", "old-pending"}) {
+			t.Errorf("actions left %v, want the new one and the old undecided ones", got)
+		}
+		if n := count(t, s, "model_versions"); n != 1 {
+			t.Errorf("prune touched model versions: %d left", n)
+		}
+
+		before := counts(t, s)
+		if _, err := s.Prune(ctx, "model_versions", base, 10, nil); err == nil {
+			t.Errorf("pruning an unknown kind succeeded")
+		}
+		if after := counts(t, s); !reflect.DeepEqual(before, after) {
+			t.Errorf("refused prune changed rows: %v → %v", before, after)
+		}
+		for _, what := range store.PruneOrder {
+			if _, ok := store.PruneTables[what]; !ok {
+				t.Errorf("PruneOrder names %q, which PruneTables lacks", what)
+			}
+		}
+		if len(store.PruneOrder) != len(store.PruneTables) {
+			t.Errorf("PruneOrder has %d kinds, PruneTables %d", len(store.PruneOrder), len(store.PruneTables))
+		}
+	})
+}
+
+func predIDs(items []mlops.Prediction) []int64 {
+	out := []int64{}
+	for _, p := range items {
+		out = append(out, p.ID)
+	}
+	return out
+}
+
+func sameSet(a, b []int64) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }

@@ -55,7 +55,7 @@ func (s *Store) ActionDecidedList(ctx context.Context, p Page) ([]mlops.AgentAct
 	var q query
 	q.add("status <> 'pending'")
 	q.keyset(cur)
-	return s.actionPage(ctx, q, "created_at DESC, id DESC", limit)
+	return s.actionPage(ctx, q, newestFirst, limit)
 }
 
 // ActionCountByStatus counts actions per status. Statuses without actions
@@ -226,8 +226,8 @@ func prefixed(alias, columns string) string {
 // AlertListBySeverity returns at most limit alerts in status, the most
 // severe first and, within a severity, the newest first.
 func (s *Store) AlertListBySeverity(ctx context.Context, status mlops.AlertStatus, limit int) ([]mlops.Alert, error) {
-	if !status.Valid() {
-		return nil, mlops.Invalid("status", "must be one of active, acknowledged, resolved, got %q", status)
+	if err := oneOf("status", status, mlops.AlertStatuses); err != nil {
+		return nil, err
 	}
 	if limit <= 0 || limit > MaxLimit {
 		return nil, mlops.Invalid("limit", "must be between 1 and %d, got %d", MaxLimit, limit)

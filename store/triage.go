@@ -44,11 +44,13 @@ type TriagedAlert struct {
 // the most severe first and, within a severity, the oldest first. A
 // resolved alert is never silenced.
 func (s *Store) AlertTriageList(ctx context.Context, f TriageFilter) ([]TriagedAlert, error) {
-	if !f.Status.Valid() {
-		return nil, mlops.Invalid("status", "must be one of active, acknowledged, resolved, got %q", f.Status)
+	if err := oneOf("status", f.Status, mlops.AlertStatuses); err != nil {
+		return nil, err
 	}
-	if f.Severity != "" && !f.Severity.Valid() {
-		return nil, mlops.Invalid("severity", "must be one of info, low, medium, high, critical, got %q", f.Severity)
+	if f.Severity != "" {
+		if err := oneOf("severity", f.Severity, mlops.Severities); err != nil {
+			return nil, err
+		}
 	}
 	if f.Limit <= 0 || f.Limit > MaxLimit {
 		return nil, mlops.Invalid("limit", "must be between 1 and %d, got %d", MaxLimit, f.Limit)
@@ -95,8 +97,8 @@ type AlertGroupCount struct {
 // AlertCountByGroup counts the alerts in status by model name, alert type
 // and severity, in no particular order.
 func (s *Store) AlertCountByGroup(ctx context.Context, status mlops.AlertStatus) ([]AlertGroupCount, error) {
-	if !status.Valid() {
-		return nil, mlops.Invalid("status", "must be one of active, acknowledged, resolved, got %q", status)
+	if err := oneOf("status", status, mlops.AlertStatuses); err != nil {
+		return nil, err
 	}
 	rows, err := s.reader().QueryContext(ctx, `SELECT coalesce(mv.model_name, ''), a.alert_type, a.severity, count(*),
 		coalesce(sum(CASE WHEN a.status <> 'resolved' AND EXISTS (SELECT 1 FROM alert_silences s

@@ -129,16 +129,7 @@ func measureRound(c config, srv *server, mode authMode, n int, modelID int64) (s
 			}
 		}
 	}
-	st = loop(n, c.duration, func(wk, i int) (int, error) {
-		code, body, err := lean[wk].post("/api/v1/predictions", predictionJSON(modelID, i))
-		if err == nil && code != http.StatusCreated {
-			err = fmt.Errorf("status %d: %s", code, body)
-		}
-		return 1, err
-	})
-	for _, lc := range lean {
-		lc.close()
-	}
+	st = postSingles(lean, c.duration, modelID)
 	b1, r1, err := ingestCounters(srv.base, mode.bearer)
 	if err != nil {
 		return nil, "", err

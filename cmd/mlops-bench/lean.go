@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -311,4 +312,20 @@ func unexpectedEOF(err error) error {
 		return io.ErrUnexpectedEOF
 	}
 	return err
+}
+
+// postSingles has each of the lean clients post one prediction a request
+// for d, then closes them.
+func postSingles(lean []*leanClient, d time.Duration, modelID int64) *stats {
+	st := loop(len(lean), d, func(wk, i int) (int, error) {
+		code, body, err := lean[wk].post("/api/v1/predictions", predictionJSON(modelID, i))
+		if err == nil && code != http.StatusCreated {
+			err = fmt.Errorf("status %d: %s", code, body)
+		}
+		return 1, err
+	})
+	for _, lc := range lean {
+		lc.close()
+	}
+	return st
 }

@@ -504,16 +504,7 @@ func runEngine(ctx context.Context, c config, engine string) error {
 				return err
 			}
 		}
-		st := loop(n, c.duration, func(wk, i int) (int, error) {
-			code, body, err := lean[wk].post("/api/v1/predictions", predictionJSON(modelID, i))
-			if err == nil && code != http.StatusCreated {
-				err = fmt.Errorf("status %d: %s", code, body)
-			}
-			return 1, err
-		})
-		for _, lc := range lean {
-			lc.close()
-		}
+		st := postSingles(lean, c.duration, modelID)
 		b1, r1, cerr := ingestCounters(srv.base, "")
 		if cerr != nil {
 			return cerr

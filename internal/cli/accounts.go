@@ -55,6 +55,17 @@ func openAccounts(ctx context.Context, e *Env) (*store.Store, error) {
 	return st, nil
 }
 
+// withAccounts runs fn on the store of an account command (see
+// openAccounts) and closes it after.
+func withAccounts(ctx context.Context, e *Env, fn func(st *store.Store) error) error {
+	st, err := openAccounts(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return fn(st)
+}
+
 // roleList is the valid roles, for messages.
 func roleList() string {
 	s := make([]string, len(mlops.Roles))
@@ -159,12 +170,9 @@ func runUserCreate(ctx context.Context, e *Env, args []string) error {
 	fs := newFlags(e, "user create")
 	role := fs.String("role", "", "the user's role: "+roleList()+" (required)")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from standard input instead of prompting")
-	pos, err := parseFlags(fs, args)
+	pos, err := parseArgs(fs, args, 1, "user create takes one NAME, as in: mlops user create alice --role reviewer")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("user create takes one NAME, as in: mlops user create alice --role reviewer")
 	}
 	name := pos[0]
 	if err := parseName("user name", name); err != nil {
@@ -174,30 +182,27 @@ func runUserCreate(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openAccounts(ctx, e)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	// Checked before asking for the password, so nobody types one in vain.
-	if _, err := st.UserGet(ctx, name); err == nil {
-		return userExists(name)
-	} else if !errors.Is(err, mlops.ErrNotFound) {
-		return err
-	}
-	pw, err := readPassword(ctx, e, name, *fromStdin)
-	if err != nil {
-		return err
-	}
-	u, err := st.UserCreate(ctx, store.NewUser{Name: name, Role: r, PasswordHash: auth.HashPassword(pw)})
-	if errors.Is(err, mlops.ErrConflict) {
-		return userExists(name)
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.Stdout, "created user %s (role %s)\n", u.Name, u.Role)
-	return nil
+	return withAccounts(ctx, e, func(st *store.Store) error {
+		// Checked before asking for the password, so nobody types one in vain.
+		if _, err := st.UserGet(ctx, name); err == nil {
+			return userExists(name)
+		} else if !errors.Is(err, mlops.ErrNotFound) {
+			return err
+		}
+		pw, err := readPassword(ctx, e, name, *fromStdin)
+		if err != nil {
+			return err
+		}
+		u, err := st.UserCreate(ctx, store.NewUser{Name: name, Role: r, PasswordHash: auth.HashPassword(pw)})
+		if errors.Is(err, mlops.ErrConflict) {
+			return userExists(name)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.Stdout, "created user %s (role %s)\n", u.Name, u.Role)
+		return nil
+	})
 }
 
 func userExists(name string) error {
@@ -208,25 +213,22 @@ func runUserList(ctx context.Context, e *Env, args []string) error {
 	if err := noArgs("user list", args); err != nil {
 		return err
 	}
-	st, err := openAccounts(ctx, e)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	users, err := st.UserList(ctx)
-	if err != nil {
-		return err
-	}
-	if len(users) == 0 {
-		fmt.Fprintln(e.Stdout, "no users yet; create the first admin with mlops user create NAME --role admin")
-		return nil
-	}
-	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tROLE\tSOURCE\tDISABLED\tCREATED")
-	for _, u := range users {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\n", u.Name, u.Role, u.Source, u.Disabled, u.CreatedAt.Format(time.RFC3339))
-	}
-	return tw.Flush()
+	return withAccounts(ctx, e, func(st *store.Store) error {
+		users, err := st.UserList(ctx)
+		if err != nil {
+			return err
+		}
+		if len(users) == 0 {
+			fmt.Fprintln(e.Stdout, "no users yet; create the first admin with mlops user create NAME --role admin")
+			return nil
+		}
+		tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tROLE\tSOURCE\tDISABLED\tCREATED")
+		for _, u := range users {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\n", u.Name, u.Role, u.Source, u.Disabled, u.CreatedAt.Format(time.RFC3339))
+		}
+		return tw.Flush()
+	})
 }
 
 // userNotFound turns the store's not-found into advice.
@@ -238,32 +240,26 @@ func userNotFound(name string, err error) error {
 }
 
 func runUserSetRole(ctx context.Context, e *Env, args []string) error {
-	pos, err := parseFlags(newFlags(e, "user set-role"), args)
+	pos, err := parseArgs(newFlags(e, "user set-role"), args, 2, "user set-role takes NAME and ROLE, as in: mlops user set-role alice reviewer")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 2 {
-		return usagef("user set-role takes NAME and ROLE, as in: mlops user set-role alice reviewer")
 	}
 	r, err := parseRole("ROLE", pos[1])
 	if err != nil {
 		return err
 	}
-	st, err := openAccounts(ctx, e)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	before, err := st.UserGet(ctx, pos[0])
-	if err != nil {
-		return userNotFound(pos[0], err)
-	}
-	u, err := st.UserUpdate(ctx, pos[0], store.UserChange{Role: &r})
-	if err != nil {
-		return userNotFound(pos[0], err)
-	}
-	fmt.Fprintf(e.Stdout, "user %s now has role %s (was %s)\n", u.Name, u.Role, before.Role)
-	return nil
+	return withAccounts(ctx, e, func(st *store.Store) error {
+		before, err := st.UserGet(ctx, pos[0])
+		if err != nil {
+			return userNotFound(pos[0], err)
+		}
+		u, err := st.UserUpdate(ctx, pos[0], store.UserChange{Role: &r})
+		if err != nil {
+			return userNotFound(pos[0], err)
+		}
+		fmt.Fprintf(e.Stdout, "user %s now has role %s (was %s)\n", u.Name, u.Role, before.Role)
+		return nil
+	})
 }
 
 func runUserDisable(ctx context.Context, e *Env, args []string) error {
@@ -275,60 +271,48 @@ func runUserEnable(ctx context.Context, e *Env, args []string) error {
 }
 
 func setDisabled(ctx context.Context, e *Env, cmd string, args []string, disabled bool) error {
-	pos, err := parseFlags(newFlags(e, cmd), args)
+	pos, err := parseArgs(newFlags(e, cmd), args, 1, "%s takes one NAME, as in: mlops %s alice", cmd, cmd)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("%s takes one NAME, as in: mlops %s alice", cmd, cmd)
-	}
-	st, err := openAccounts(ctx, e)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	u, err := st.UserUpdate(ctx, pos[0], store.UserChange{Disabled: &disabled})
-	if err != nil {
-		return userNotFound(pos[0], err)
-	}
-	if disabled {
-		fmt.Fprintf(e.Stdout, "disabled user %s: signed out everywhere, and their password no longer signs in\n", u.Name)
-	} else {
-		fmt.Fprintf(e.Stdout, "enabled user %s\n", u.Name)
-	}
-	return nil
+	return withAccounts(ctx, e, func(st *store.Store) error {
+		u, err := st.UserUpdate(ctx, pos[0], store.UserChange{Disabled: &disabled})
+		if err != nil {
+			return userNotFound(pos[0], err)
+		}
+		if disabled {
+			fmt.Fprintf(e.Stdout, "disabled user %s: signed out everywhere, and their password no longer signs in\n", u.Name)
+		} else {
+			fmt.Fprintf(e.Stdout, "enabled user %s\n", u.Name)
+		}
+		return nil
+	})
 }
 
 func runUserSetPassword(ctx context.Context, e *Env, args []string) error {
 	fs := newFlags(e, "user set-password")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from standard input instead of prompting")
-	pos, err := parseFlags(fs, args)
+	pos, err := parseArgs(fs, args, 1, "user set-password takes one NAME, as in: mlops user set-password alice")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("user set-password takes one NAME, as in: mlops user set-password alice")
 	}
 	name := pos[0]
-	st, err := openAccounts(ctx, e)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if _, err := st.UserGet(ctx, name); err != nil {
-		return userNotFound(name, err)
-	}
-	pw, err := readPassword(ctx, e, name, *fromStdin)
-	if err != nil {
-		return err
-	}
-	hash := auth.HashPassword(pw)
-	u, err := st.UserUpdate(ctx, name, store.UserChange{PasswordHash: &hash})
-	if err != nil {
-		return userNotFound(name, err)
-	}
-	fmt.Fprintf(e.Stdout, "changed the password of user %s; they are signed out everywhere\n", u.Name)
-	return nil
+	return withAccounts(ctx, e, func(st *store.Store) error {
+		if _, err := st.UserGet(ctx, name); err != nil {
+			return userNotFound(name, err)
+		}
+		pw, err := readPassword(ctx, e, name, *fromStdin)
+		if err != nil {
+			return err
+		}
+		hash := auth.HashPassword(pw)
+		u, err := st.UserUpdate(ctx, name, store.UserChange{PasswordHash: &hash})
+		if err != nil {
+			return userNotFound(name, err)
+		}
+		fmt.Fprintf(e.Stdout, "changed the password of user %s; they are signed out everywhere\n", u.Name)
+		return nil
+	})
 }
 
 // cliActor is the created_by of a token made on the command line.
@@ -344,12 +328,8 @@ func runTokenCreate(ctx context.Context, e *Env, args []string) error {
 	name := fs.String("name", "", "the token's name, such as training-pipeline (required)")
 	role := fs.String("role", "", "the token's role: "+roleList()+" (required)")
 	expires := fs.String("expires", "", "lifetime, such as 90d, 2w or 12h (default: never expires)")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
+	if err := parseOnlyFlags(fs, args, "token create", "mlops token create --name ci --role pipeline --expires 90d"); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usagef("token create takes only flags, got %q; as in: mlops token create --name ci --role pipeline --expires 90d", strings.Join(pos, " "))
 	}
 	if *name == "" {
 		return usagef("token create needs --name, as in: mlops token create --name ci --role pipeline")
@@ -371,30 +351,27 @@ func runTokenCreate(ctx context.Context, e *Env, args []string) error {
 			return usagef("--expires must be greater than zero; leave it out for a token that never expires")
 		}
 	}
-	st, err := openAccounts(ctx, e)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	in := store.NewToken{Name: *name, Role: r, CreatedBy: cliActor(e)}
-	if lifetime > 0 {
-		at := st.Now().Add(lifetime)
-		in.ExpiresAt = &at
-	}
-	secret, hash := auth.NewSecret()
-	in.SecretHash = hash
-	t, err := st.TokenCreate(ctx, in)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(e.Stdout, secret)
-	until := "never expires"
-	if t.ExpiresAt != nil {
-		until = "expires " + t.ExpiresAt.Format(time.RFC3339)
-	}
-	fmt.Fprintf(e.Stderr, "created token %s (role %s, %s); the secret above will not be shown again: store it now, and send it as Authorization: Bearer SECRET\n",
-		t.Name, t.Role, until)
-	return nil
+	return withAccounts(ctx, e, func(st *store.Store) error {
+		in := store.NewToken{Name: *name, Role: r, CreatedBy: cliActor(e)}
+		if lifetime > 0 {
+			at := st.Now().Add(lifetime)
+			in.ExpiresAt = &at
+		}
+		secret, hash := auth.NewSecret()
+		in.SecretHash = hash
+		t, err := st.TokenCreate(ctx, in)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(e.Stdout, secret)
+		until := "never expires"
+		if t.ExpiresAt != nil {
+			until = "expires " + t.ExpiresAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(e.Stderr, "created token %s (role %s, %s); the secret above will not be shown again: store it now, and send it as Authorization: Bearer SECRET\n",
+			t.Name, t.Role, until)
+		return nil
+	})
 }
 
 // tokenStatus is a token's state at now: active, expired or revoked.
@@ -412,59 +389,50 @@ func runTokenList(ctx context.Context, e *Env, args []string) error {
 	if err := noArgs("token list", args); err != nil {
 		return err
 	}
-	st, err := openAccounts(ctx, e)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	tokens, err := st.TokenList(ctx, true)
-	if err != nil {
-		return err
-	}
-	if len(tokens) == 0 {
-		fmt.Fprintln(e.Stdout, "no tokens yet; create one with mlops token create --name NAME --role ROLE")
-		return nil
-	}
-	orNever := func(t *time.Time) string {
-		if t == nil {
-			return "never"
+	return withAccounts(ctx, e, func(st *store.Store) error {
+		tokens, err := st.TokenList(ctx, true)
+		if err != nil {
+			return err
 		}
-		return t.Format(time.RFC3339)
-	}
-	now := st.Now()
-	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tROLE\tCREATED_BY\tCREATED\tEXPIRES\tLAST_USED\tSTATUS")
-	for _, t := range tokens {
-		by := t.CreatedBy
-		if by == "" {
-			by = "-"
+		if len(tokens) == 0 {
+			fmt.Fprintln(e.Stdout, "no tokens yet; create one with mlops token create --name NAME --role ROLE")
+			return nil
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Role, by, t.CreatedAt.Format(time.RFC3339),
-			orNever(t.ExpiresAt), orNever(t.LastUsedAt), tokenStatus(t, now))
-	}
-	return tw.Flush()
+		orNever := func(t *time.Time) string {
+			if t == nil {
+				return "never"
+			}
+			return t.Format(time.RFC3339)
+		}
+		now := st.Now()
+		tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tROLE\tCREATED_BY\tCREATED\tEXPIRES\tLAST_USED\tSTATUS")
+		for _, t := range tokens {
+			by := t.CreatedBy
+			if by == "" {
+				by = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Role, by, t.CreatedAt.Format(time.RFC3339),
+				orNever(t.ExpiresAt), orNever(t.LastUsedAt), tokenStatus(t, now))
+		}
+		return tw.Flush()
+	})
 }
 
 func runTokenRevoke(ctx context.Context, e *Env, args []string) error {
-	pos, err := parseFlags(newFlags(e, "token revoke"), args)
+	pos, err := parseArgs(newFlags(e, "token revoke"), args, 1, "token revoke takes one NAME, as in: mlops token revoke ci")
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("token revoke takes one NAME, as in: mlops token revoke ci")
-	}
-	st, err := openAccounts(ctx, e)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	t, err := st.TokenRevoke(ctx, pos[0])
-	if errors.Is(err, mlops.ErrNotFound) {
-		return fmt.Errorf("no live token named %s (it may be revoked already); see mlops token list", pos[0])
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.Stdout, "revoked token %s; running servers refuse it within a second\n", t.Name)
-	return nil
+	return withAccounts(ctx, e, func(st *store.Store) error {
+		t, err := st.TokenRevoke(ctx, pos[0])
+		if errors.Is(err, mlops.ErrNotFound) {
+			return fmt.Errorf("no live token named %s (it may be revoked already); see mlops token list", pos[0])
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.Stdout, "revoked token %s; running servers refuse it within a second\n", t.Name)
+		return nil
+	})
 }

@@ -268,6 +268,36 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// parseArgs is parseFlags for a command that takes exactly n positional
+// arguments; any other number is the usage error format and a describe.
+func parseArgs(fs *flag.FlagSet, args []string, n int, format string, a ...any) ([]string, error) {
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) != n {
+		return nil, usagef(format, a...)
+	}
+	return pos, nil
+}
+
+// parseOnlyFlags is parseFlags for command cmd, which takes only flags: a
+// positional argument is a usage error, followed by example when there is
+// one.
+func parseOnlyFlags(fs *flag.FlagSet, args []string, cmd, example string) error {
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		if example != "" {
+			example = "; as in: " + example
+		}
+		return usagef("%s takes only flags, got %q%s", cmd, strings.Join(pos, " "), example)
+	}
+	return nil
+}
+
 // redact removes the password of the configured URL from a message.
 func redact(msg, rawURL string) string {
 	t, err := store.ParseURL(rawURL)

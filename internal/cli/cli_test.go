@@ -22,123 +22,116 @@ func run(t *testing.T, dbURL string, args ...string) (code int, stdout, stderr s
 }
 
 func TestMigrateCommands(t *testing.T) {
-	for _, engine := range storetest.Engines {
-		t.Run(string(engine), func(t *testing.T) {
-			url := storetest.URL(t, engine)
+	storetest.EachURL(t, func(t *testing.T, url string) {
+		code, out, errs := run(t, url, "migrate", "check")
+		if code == 0 || !strings.Contains(errs, "pending") {
+			t.Fatalf("check on an empty database: code %d, stderr %q; want non-zero naming pending migrations", code, errs)
+		}
+		if code, out, errs = run(t, url, "db", "init"); code != 0 || !strings.Contains(out, "applied") {
+			t.Fatalf("db init: code %d out %q err %q", code, out, errs)
+		}
+		if code, out, _ = run(t, url, "db", "init"); code != 0 || !strings.Contains(out, "already initialised") {
+			t.Fatalf("second db init: code %d out %q; want idempotent", code, out)
+		}
+		if code, out, _ = run(t, url, "migrate", "current"); code != 0 || !strings.Contains(out, "(head)") {
+			t.Fatalf("current: code %d out %q", code, out)
+		}
+		if code, out, _ = run(t, url, "migrate", "history"); code != 0 || !strings.Contains(out, "[x] 00001 initial_schema") {
+			t.Fatalf("history: code %d out %q", code, out)
+		}
+		if code, out, errs = run(t, url, "migrate", "check"); code != 0 || !strings.Contains(out, "ok:") {
+			t.Fatalf("check on a migrated database: code %d out %q err %q", code, out, errs)
+		}
+		if code, out, errs = run(t, url, "migrate", "downgrade", "base"); code != 0 || !strings.Contains(out, "now at revision 0") {
+			t.Fatalf("downgrade base: code %d out %q err %q", code, out, errs)
+		}
+		if code, out, _ = run(t, url, "migrate", "history"); code != 0 || !strings.Contains(out, "[ ] 00001") {
+			t.Fatalf("history after downgrade: %q", out)
+		}
+		if code, _, errs = run(t, url, "migrate", "upgrade", "999"); code == 0 || !strings.Contains(errs, "does not exist") {
+			t.Fatalf("upgrade to a missing revision: code %d err %q", code, errs)
+		}
+		if code, out, errs = run(t, url, "migrate", "upgrade", "head"); code != 0 || !strings.Contains(out, "applied 00001") {
+			t.Fatalf("upgrade head: code %d out %q err %q", code, out, errs)
+		}
 
-			code, out, errs := run(t, url, "migrate", "check")
-			if code == 0 || !strings.Contains(errs, "pending") {
-				t.Fatalf("check on an empty database: code %d, stderr %q; want non-zero naming pending migrations", code, errs)
-			}
-			if code, out, errs = run(t, url, "db", "init"); code != 0 || !strings.Contains(out, "applied") {
-				t.Fatalf("db init: code %d out %q err %q", code, out, errs)
-			}
-			if code, out, _ = run(t, url, "db", "init"); code != 0 || !strings.Contains(out, "already initialised") {
-				t.Fatalf("second db init: code %d out %q; want idempotent", code, out)
-			}
-			if code, out, _ = run(t, url, "migrate", "current"); code != 0 || !strings.Contains(out, "(head)") {
-				t.Fatalf("current: code %d out %q", code, out)
-			}
-			if code, out, _ = run(t, url, "migrate", "history"); code != 0 || !strings.Contains(out, "[x] 00001 initial_schema") {
-				t.Fatalf("history: code %d out %q", code, out)
-			}
-			if code, out, errs = run(t, url, "migrate", "check"); code != 0 || !strings.Contains(out, "ok:") {
-				t.Fatalf("check on a migrated database: code %d out %q err %q", code, out, errs)
-			}
-			if code, out, errs = run(t, url, "migrate", "downgrade", "base"); code != 0 || !strings.Contains(out, "now at revision 0") {
-				t.Fatalf("downgrade base: code %d out %q err %q", code, out, errs)
-			}
-			if code, out, _ = run(t, url, "migrate", "history"); code != 0 || !strings.Contains(out, "[ ] 00001") {
-				t.Fatalf("history after downgrade: %q", out)
-			}
-			if code, _, errs = run(t, url, "migrate", "upgrade", "999"); code == 0 || !strings.Contains(errs, "does not exist") {
-				t.Fatalf("upgrade to a missing revision: code %d err %q", code, errs)
-			}
-			if code, out, errs = run(t, url, "migrate", "upgrade", "head"); code != 0 || !strings.Contains(out, "applied 00001") {
-				t.Fatalf("upgrade head: code %d out %q err %q", code, out, errs)
-			}
-
-			// A column added by hand is caught by check.
-			s := storetest.OpenURL(t, url, store.Options{})
-			if _, err := s.DB().Exec(`ALTER TABLE alerts ADD COLUMN sneaky INTEGER`); err != nil {
-				t.Fatal(err)
-			}
-			code, out, errs = run(t, url, "migrate", "check")
-			if code == 0 || !strings.Contains(out, "sneaky") || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
-				t.Fatalf("check after manual change: code %d out %q err %q; want non-zero naming the column, one error line", code, out, errs)
-			}
-		})
-	}
+		// A column added by hand is caught by check.
+		s := storetest.OpenURL(t, url, store.Options{})
+		if _, err := s.DB().Exec(`ALTER TABLE alerts ADD COLUMN sneaky INTEGER`); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errs = run(t, url, "migrate", "check")
+		if code == 0 || !strings.Contains(out, "sneaky") || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+			t.Fatalf("check after manual change: code %d out %q err %q; want non-zero naming the column, one error line", code, out, errs)
+		}
+	})
 }
 
 func TestPrune(t *testing.T) {
-	for _, engine := range storetest.Engines {
-		t.Run(string(engine), func(t *testing.T) {
-			url := storetest.URL(t, engine)
-			clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-			s := storetest.OpenURL(t, url, store.Options{Now: func() time.Time { return clock }})
-			ctx := context.Background()
-			m, err := s.ModelVersionCreate(ctx, mlops.NewModelVersion{ModelName: "m", Version: "1", Algorithm: "rf"})
-			if err != nil {
+	storetest.EachURL(t, func(t *testing.T, url string) {
+		clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		s := storetest.OpenURL(t, url, store.Options{Now: func() time.Time { return clock }})
+		ctx := context.Background()
+		m, err := s.ModelVersionCreate(ctx, mlops.NewModelVersion{ModelName: "m", Version: "1", Algorithm: "rf"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 7; i++ { // old rows, created on 2026-01-01
+			if _, err := s.PredictionCreate(ctx, mlops.NewPrediction{ModelID: m.ID, Prediction: 1}); err != nil {
 				t.Fatal(err)
 			}
-			for i := 0; i < 7; i++ { // old rows, created on 2026-01-01
-				if _, err := s.PredictionCreate(ctx, mlops.NewPrediction{ModelID: m.ID, Prediction: 1}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if _, err := s.MetricCreate(ctx, mlops.NewPerformanceMetric{MetricName: "x", MetricValue: 1}); err != nil {
-				t.Fatal(err)
-			}
-			old, err := s.AlertCreate(ctx, mlops.NewAlert{AlertType: "t", Severity: "low", Title: "old, resolved"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := s.AlertResolve(ctx, old.ID, "ann", ""); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := s.AlertCreate(ctx, mlops.NewAlert{AlertType: "t", Severity: "low", Title: "old, still active"}); err != nil {
-				t.Fatal(err)
-			}
-			clock = time.Now().UTC()
-			if _, err := s.PredictionCreate(ctx, mlops.NewPrediction{ModelID: m.ID, Prediction: 0}); err != nil {
-				t.Fatal(err)
-			}
+		}
+		if _, err := s.MetricCreate(ctx, mlops.NewPerformanceMetric{MetricName: "x", MetricValue: 1}); err != nil {
+			t.Fatal(err)
+		}
+		old, err := s.AlertCreate(ctx, mlops.NewAlert{AlertType: "t", Severity: "low", Title: "old, resolved"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AlertResolve(ctx, old.ID, "ann", ""); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AlertCreate(ctx, mlops.NewAlert{AlertType: "t", Severity: "low", Title: "old, still active"}); err != nil {
+			t.Fatal(err)
+		}
+		clock = time.Now().UTC()
+		if _, err := s.PredictionCreate(ctx, mlops.NewPrediction{ModelID: m.ID, Prediction: 0}); err != nil {
+			t.Fatal(err)
+		}
 
-			code, out, errs := run(t, url, "prune", "--older-than", "30d", "--what", "predictions,metrics,alerts", "--dry-run")
-			if code != 0 || !strings.Contains(out, "predictions: 7 would be deleted") || !strings.Contains(out, "alerts: 1 would be deleted") ||
-				!strings.Contains(out, "total: 9 would be deleted") {
-				t.Fatalf("prune --dry-run: code %d out %q err %q", code, out, errs)
-			}
-			var left int
-			if err := s.DB().QueryRow(`SELECT count(*) FROM predictions`).Scan(&left); err != nil || left != 8 {
-				t.Fatalf("after --dry-run %d predictions, %v; want all 8", left, err)
-			}
+		code, out, errs := run(t, url, "prune", "--older-than", "30d", "--what", "predictions,metrics,alerts", "--dry-run")
+		if code != 0 || !strings.Contains(out, "predictions: 7 would be deleted") || !strings.Contains(out, "alerts: 1 would be deleted") ||
+			!strings.Contains(out, "total: 9 would be deleted") {
+			t.Fatalf("prune --dry-run: code %d out %q err %q", code, out, errs)
+		}
+		var left int
+		if err := s.DB().QueryRow(`SELECT count(*) FROM predictions`).Scan(&left); err != nil || left != 8 {
+			t.Fatalf("after --dry-run %d predictions, %v; want all 8", left, err)
+		}
 
-			code, out, errs = run(t, url, "prune", "--older-than", "30d", "--what", "predictions,metrics,alerts", "--batch", "3")
-			if code != 0 {
-				t.Fatalf("prune: code %d err %q", code, errs)
+		code, out, errs = run(t, url, "prune", "--older-than", "30d", "--what", "predictions,metrics,alerts", "--batch", "3")
+		if code != 0 {
+			t.Fatalf("prune: code %d err %q", code, errs)
+		}
+		for _, want := range []string{"predictions: 7 deleted", "metrics: 1 deleted", "alerts: 1 deleted", "total: 9 deleted", "predictions: 6 deleted so far"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("prune output lacks %q:\n%s", want, out)
 			}
-			for _, want := range []string{"predictions: 7 deleted", "metrics: 1 deleted", "alerts: 1 deleted", "total: 9 deleted", "predictions: 6 deleted so far"} {
-				if !strings.Contains(out, want) {
-					t.Errorf("prune output lacks %q:\n%s", want, out)
-				}
+		}
+		count := func(q string) int {
+			var n int
+			if err := s.DB().QueryRow(q).Scan(&n); err != nil {
+				t.Fatal(err)
 			}
-			count := func(q string) int {
-				var n int
-				if err := s.DB().QueryRow(q).Scan(&n); err != nil {
-					t.Fatal(err)
-				}
-				return n
-			}
-			if n := count(`SELECT count(*) FROM predictions`); n != 1 {
-				t.Errorf("predictions left: %d, want the 1 recent one", n)
-			}
-			if n := count(`SELECT count(*) FROM alerts WHERE status = 'active'`); n != 1 {
-				t.Errorf("active alerts left: %d, want 1 (prune keeps open alerts)", n)
-			}
-		})
-	}
+			return n
+		}
+		if n := count(`SELECT count(*) FROM predictions`); n != 1 {
+			t.Errorf("predictions left: %d, want the 1 recent one", n)
+		}
+		if n := count(`SELECT count(*) FROM alerts WHERE status = 'active'`); n != 1 {
+			t.Errorf("active alerts left: %d, want 1 (prune keeps open alerts)", n)
+		}
+	})
 }
 
 func TestErrorsAreOneLineWithoutSecrets(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mlopsdev/mlops/store/storetest"
 )
 
 // lineNumbers returns the n= value of every "msg=line" record in logs, in
@@ -32,7 +34,7 @@ func lineNumbers(t *testing.T, logs string) []string {
 // timer flushes on its own.
 func TestLogBufferInfoLate(t *testing.T) {
 	t.Parallel()
-	var w lockedBuffer
+	var w storetest.LogBuffer
 	log, b := newBufferedLogger(&w, logFlushSize, time.Hour)
 	defer b.Close()
 	for i := range 3 {
@@ -46,7 +48,7 @@ func TestLogBufferInfoLate(t *testing.T) {
 		t.Fatalf("lines %s, want 0,1,2", got)
 	}
 
-	var w2 lockedBuffer
+	var w2 storetest.LogBuffer
 	log2, b2 := newBufferedLogger(&w2, logFlushSize, 10*time.Millisecond)
 	defer b2.Close()
 	log2.Info("line", "n", 7)
@@ -58,7 +60,7 @@ func TestLogBufferInfoLate(t *testing.T) {
 // logger derived with With.
 func TestLogBufferErrorAtOnce(t *testing.T) {
 	t.Parallel()
-	var w lockedBuffer
+	var w storetest.LogBuffer
 	log, b := newBufferedLogger(&w, logFlushSize, time.Hour)
 	defer b.Close()
 	log.Info("line", "n", 0)
@@ -77,7 +79,7 @@ func TestLogBufferErrorAtOnce(t *testing.T) {
 // for the timer.
 func TestLogBufferSizeFlush(t *testing.T) {
 	t.Parallel()
-	var w lockedBuffer
+	var w storetest.LogBuffer
 	log, b := newBufferedLogger(&w, logFlushSize, time.Hour)
 	defer b.Close()
 	pad := strings.Repeat("x", 100)
@@ -105,7 +107,7 @@ func TestLogBufferSizeFlush(t *testing.T) {
 // it are written at once.
 func TestLogBufferClose(t *testing.T) {
 	t.Parallel()
-	var w lockedBuffer
+	var w storetest.LogBuffer
 	log, b := newBufferedLogger(&w, logFlushSize, time.Hour)
 	log.Info("line", "n", 0)
 	log.Info("line", "n", 1)
@@ -125,7 +127,7 @@ func TestLogBufferClose(t *testing.T) {
 func TestLogBufferConcurrent(t *testing.T) {
 	t.Parallel()
 	const goroutines, each = 32, 500
-	var w lockedBuffer
+	var w storetest.LogBuffer
 	log, b := newBufferedLogger(&w, 4<<10, time.Millisecond)
 	var wg sync.WaitGroup
 	for g := range goroutines {

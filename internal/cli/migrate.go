@@ -61,25 +61,15 @@ func runUpgrade(ctx context.Context, e *Env, args []string) error {
 		return usagef("migrate upgrade takes at most one revision, got %q", strings.Join(args, " "))
 	}
 	return withMigrator(ctx, e, func(s *store.Store, m *store.Migrator) error {
-		target := int64(0)
-		if len(args) == 1 {
-			v, err := m.ParseRevision(args[0])
-			if err != nil {
-				return err
-			}
-			target = v
+		target, err := revisionArg(m, args, 0)
+		if err != nil {
+			return err
 		}
 		if len(args) == 1 && target == 0 {
 			return usagef("migrate upgrade base makes no sense; use migrate downgrade base")
 		}
 		applied, err := m.Up(ctx, target)
-		for _, v := range applied {
-			fmt.Fprintf(e.Stdout, "applied %05d\n", v)
-		}
-		if err != nil {
-			return fmt.Errorf("upgrade: %w", err)
-		}
-		cur, err := m.Current(ctx)
+		cur, err := stepped(ctx, e, m, "applied", "upgrade", applied, err)
 		if err != nil {
 			return err
 		}
@@ -97,28 +87,40 @@ func runDowngrade(ctx context.Context, e *Env, args []string) error {
 		return usagef("migrate downgrade takes at most one revision, got %q", strings.Join(args, " "))
 	}
 	return withMigrator(ctx, e, func(s *store.Store, m *store.Migrator) error {
-		target := int64(-1) // one step
-		if len(args) == 1 {
-			v, err := m.ParseRevision(args[0])
-			if err != nil {
-				return err
-			}
-			target = v
+		target, err := revisionArg(m, args, -1) // -1: one step
+		if err != nil {
+			return err
 		}
 		undone, err := m.Down(ctx, target)
-		for _, v := range undone {
-			fmt.Fprintf(e.Stdout, "rolled back %05d\n", v)
-		}
-		if err != nil {
-			return fmt.Errorf("downgrade: %w", err)
-		}
-		cur, err := m.Current(ctx)
+		cur, err := stepped(ctx, e, m, "rolled back", "downgrade", undone, err)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(e.Stdout, "now at revision %d\n", cur)
 		return nil
 	})
+}
+
+// revisionArg is the revision named by the one optional argument of
+// migrate upgrade and downgrade, or def without one.
+func revisionArg(m *store.Migrator, args []string, def int64) (int64, error) {
+	if len(args) == 0 {
+		return def, nil
+	}
+	return m.ParseRevision(args[0])
+}
+
+// stepped prints each migration a step ran (verb: "applied", "rolled
+// back"), then returns the revision the database is at. The step's own
+// error, stepErr, comes back as "what: stepErr".
+func stepped(ctx context.Context, e *Env, m *store.Migrator, verb, what string, versions []int64, stepErr error) (int64, error) {
+	for _, v := range versions {
+		fmt.Fprintf(e.Stdout, "%s %05d\n", verb, v)
+	}
+	if stepErr != nil {
+		return 0, fmt.Errorf("%s: %w", what, stepErr)
+	}
+	return m.Current(ctx)
 }
 
 func runCurrent(ctx context.Context, e *Env, args []string) error {
@@ -164,12 +166,9 @@ func runHistory(ctx context.Context, e *Env, args []string) error {
 func runCreate(ctx context.Context, e *Env, args []string) error {
 	fs := newFlags(e, "migrate create")
 	dir := fs.String("dir", "", "the migrations folder of the source tree (default: store/migrations under the module root)")
-	pos, err := parseFlags(fs, args)
+	pos, err := parseArgs(fs, args, 1, `migrate create takes one message, as in: mlops migrate create "add index on alerts"`)
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef(`migrate create takes one message, as in: mlops migrate create "add index on alerts"`)
 	}
 	if *dir == "" {
 		root, err := moduleRoot()

@@ -17,12 +17,8 @@ func runPrune(ctx context.Context, e *Env, args []string) error {
 		", and audit (never pruned unless named; a checkpoint keeps the chain verifiable)")
 	batch := fs.Int("batch", 5000, "rows deleted per transaction")
 	dryRun := fs.Bool("dry-run", false, "print how many rows each kind would lose, and delete nothing")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
+	if err := parseOnlyFlags(fs, args, "prune", ""); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usagef("prune takes only flags, got %q", strings.Join(pos, " "))
 	}
 	if *olderThan == "" {
 		return usagef("prune needs --older-than, as in: mlops prune --older-than 90d")

@@ -21,7 +21,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,24 +36,7 @@ type server struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when serve returned
 	code   int           // its exit code
-	stderr *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	stderr *storetest.LogBuffer
 }
 
 // startServe runs `mlops serve --addr 127.0.0.1:0 args...` and waits for
@@ -63,7 +45,7 @@ func startServe(t *testing.T, env map[string]string, args ...string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	outR, outW := io.Pipe()
-	s := &server{cancel: cancel, done: make(chan struct{}), stderr: &lockedBuffer{}}
+	s := &server{cancel: cancel, done: make(chan struct{}), stderr: &storetest.LogBuffer{}}
 	go func() {
 		code := Run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...),
 			func(k string) string { return env[k] }, outW, s.stderr)
@@ -99,20 +81,21 @@ func (s *server) stop() int {
 func (s *server) get(t *testing.T, path string) (int, map[string]any) {
 	t.Helper()
 	res, err := http.Get(s.base + path)
-	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
-	defer res.Body.Close()
-	var m map[string]any
-	_ = json.NewDecoder(res.Body).Decode(&m)
-	return res.StatusCode, m
+	return decodeReply(t, "GET "+path, res, err)
 }
 
 func (s *server) post(t *testing.T, path, body string) (int, map[string]any) {
 	t.Helper()
 	res, err := http.Post(s.base+path, "application/json", strings.NewReader(body))
+	return decodeReply(t, "POST "+path, res, err)
+}
+
+// decodeReply returns the status and JSON body of the reply to request;
+// err, the request's error, fails the test.
+func decodeReply(t *testing.T, request string, res *http.Response, err error) (int, map[string]any) {
+	t.Helper()
 	if err != nil {
-		t.Fatalf("POST %s: %v", path, err)
+		t.Fatalf("%s: %v", request, err)
 	}
 	defer res.Body.Close()
 	var m map[string]any
@@ -124,122 +107,116 @@ func (s *server) post(t *testing.T, path, body string) (int, map[string]any) {
 // /readyz is 503 naming the migrations; it turns 200 as soon as another
 // process applies them, without a restart.
 func TestServeReadyzFollowsMigrations(t *testing.T) {
-	for _, engine := range storetest.Engines {
-		t.Run(string(engine), func(t *testing.T) {
-			dbURL := storetest.URL(t, engine)
-			s := startServe(t, map[string]string{"DATABASE_URL": dbURL}, "--no-migrate")
-			code, body := s.get(t, "/readyz")
-			if code != 503 || !strings.Contains(fmt.Sprint(body["detail"]), "migrat") {
-				t.Fatalf("readyz before migrating: %d %v; want 503 naming migrations", code, body)
-			}
-			if code, _ := s.get(t, "/healthz"); code != 200 {
-				t.Errorf("healthz: %d", code)
-			}
-			// API routes on the unmigrated database: 503 naming the cause, not a 500.
-			if code, body := s.post(t, "/api/v1/models", `{"model_name":"m","version":"1","algorithm":"a"}`); code != 503 ||
-				!strings.Contains(fmt.Sprint(body["detail"]), "migrate upgrade") {
-				t.Fatalf("POST /api/v1/models before migrating: %d %v; want 503 naming the migrations", code, body)
-			}
-			if code, out, errs := run(t, dbURL, "migrate", "upgrade"); code != 0 {
-				t.Fatalf("migrate upgrade: %d %s %s", code, out, errs)
-			}
-			if code, body := s.get(t, "/readyz"); code != 200 || body["status"] != "ready" {
-				t.Fatalf("readyz after another process migrated: %d %v", code, body)
-			}
-			// Down one revision: pending again, 503 again.
-			if code, out, errs := run(t, dbURL, "migrate", "downgrade"); code != 0 {
-				t.Fatalf("migrate downgrade: %d %s %s", code, out, errs)
-			}
-			if code, body := s.get(t, "/readyz"); code != 503 || !strings.Contains(fmt.Sprint(body["detail"]), "pending") {
-				t.Fatalf("readyz after a downgrade: %d %v", code, body)
-			}
-			if code := s.stop(); code != 0 {
-				t.Fatalf("serve exited %d after the shutdown signal; stderr:\n%s", code, s.stderr.String())
-			}
-		})
-	}
+	storetest.EachURL(t, func(t *testing.T, dbURL string) {
+		s := startServe(t, map[string]string{"DATABASE_URL": dbURL}, "--no-migrate")
+		code, body := s.get(t, "/readyz")
+		if code != 503 || !strings.Contains(fmt.Sprint(body["detail"]), "migrat") {
+			t.Fatalf("readyz before migrating: %d %v; want 503 naming migrations", code, body)
+		}
+		if code, _ := s.get(t, "/healthz"); code != 200 {
+			t.Errorf("healthz: %d", code)
+		}
+		// API routes on the unmigrated database: 503 naming the cause, not a 500.
+		if code, body := s.post(t, "/api/v1/models", `{"model_name":"m","version":"1","algorithm":"a"}`); code != 503 ||
+			!strings.Contains(fmt.Sprint(body["detail"]), "migrate upgrade") {
+			t.Fatalf("POST /api/v1/models before migrating: %d %v; want 503 naming the migrations", code, body)
+		}
+		if code, out, errs := run(t, dbURL, "migrate", "upgrade"); code != 0 {
+			t.Fatalf("migrate upgrade: %d %s %s", code, out, errs)
+		}
+		if code, body := s.get(t, "/readyz"); code != 200 || body["status"] != "ready" {
+			t.Fatalf("readyz after another process migrated: %d %v", code, body)
+		}
+		// Down one revision: pending again, 503 again.
+		if code, out, errs := run(t, dbURL, "migrate", "downgrade"); code != 0 {
+			t.Fatalf("migrate downgrade: %d %s %s", code, out, errs)
+		}
+		if code, body := s.get(t, "/readyz"); code != 503 || !strings.Contains(fmt.Sprint(body["detail"]), "pending") {
+			t.Fatalf("readyz after a downgrade: %d %v", code, body)
+		}
+		if code := s.stop(); code != 0 {
+			t.Fatalf("serve exited %d after the shutdown signal; stderr:\n%s", code, s.stderr.String())
+		}
+	})
 }
 
 // TestServeGracefulShutdown: a request in flight when the shutdown signal
 // arrives is finished and stored; new connections are refused; serve exits
 // 0 and closes the store.
 func TestServeGracefulShutdown(t *testing.T) {
-	for _, engine := range storetest.Engines {
-		t.Run(string(engine), func(t *testing.T) {
-			dbURL := storetest.URL(t, engine)
-			s := startServe(t, map[string]string{"DATABASE_URL": dbURL})
-			if code, body := s.post(t, "/api/v1/models", `{"model_name":"m","version":"1","algorithm":"a"}`); code != 201 {
-				t.Fatalf("create model: %d %v", code, body)
-			}
-			const n = 2000
-			var items []string
-			for i := 0; i < n; i++ {
-				items = append(items, fmt.Sprintf(`{"model_id":1,"prediction":%d}`, i%2))
-			}
-			payload := `{"predictions":[` + strings.Join(items, ",") + `]}`
-			half := len(payload) / 2
+	storetest.EachURL(t, func(t *testing.T, dbURL string) {
+		s := startServe(t, map[string]string{"DATABASE_URL": dbURL})
+		if code, body := s.post(t, "/api/v1/models", `{"model_name":"m","version":"1","algorithm":"a"}`); code != 201 {
+			t.Fatalf("create model: %d %v", code, body)
+		}
+		const n = 2000
+		var items []string
+		for i := 0; i < n; i++ {
+			items = append(items, fmt.Sprintf(`{"model_id":1,"prediction":%d}`, i%2))
+		}
+		payload := `{"predictions":[` + strings.Join(items, ",") + `]}`
+		half := len(payload) / 2
 
-			// Send half the body, so the request is in flight.
-			pr, pw := io.Pipe()
-			req, _ := http.NewRequest("POST", s.base+"/api/v1/predictions/batch", pr)
-			req.Header.Set("Content-Type", "application/json")
-			type answer struct {
-				code int
-				err  error
+		// Send half the body, so the request is in flight.
+		pr, pw := io.Pipe()
+		req, _ := http.NewRequest("POST", s.base+"/api/v1/predictions/batch", pr)
+		req.Header.Set("Content-Type", "application/json")
+		type answer struct {
+			code int
+			err  error
+		}
+		answered := make(chan answer, 1)
+		go func() {
+			res, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
+			if err != nil {
+				answered <- answer{err: err}
+				return
 			}
-			answered := make(chan answer, 1)
-			go func() {
-				res, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
-				if err != nil {
-					answered <- answer{err: err}
-					return
-				}
-				io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				answered <- answer{code: res.StatusCode}
-			}()
-			if _, err := io.WriteString(pw, payload[:half]); err != nil {
-				t.Fatal(err)
-			}
-			waitUntil(t, "the batch request to be in flight", func() bool {
-				_, m := metricsText(t, s.base)
-				return strings.Contains(m, "mlops_http_requests_in_flight 2")
-			})
-
-			// Signal shutdown; wait until the listener is closed.
-			s.cancel()
-			host := strings.TrimPrefix(s.base, "http://")
-			waitUntil(t, "the listener to close", func() bool {
-				c, err := net.Dial("tcp", host)
-				if err != nil {
-					return true
-				}
-				c.Close()
-				return false
-			})
-
-			// The in-flight request completes and is acknowledged.
-			if _, err := io.WriteString(pw, payload[half:]); err != nil {
-				t.Fatal(err)
-			}
-			pw.Close()
-			a := <-answered
-			if a.err != nil || a.code != 201 {
-				t.Fatalf("in-flight request during shutdown: %d %v; want 201", a.code, a.err)
-			}
-			if code := s.stop(); code != 0 {
-				t.Fatalf("serve exited %d; stderr:\n%s", code, s.stderr.String())
-			}
-			st := storetest.OpenURL(t, dbURL, store.Options{})
-			var stored int
-			if err := st.DB().QueryRow(`SELECT count(*) FROM predictions`).Scan(&stored); err != nil {
-				t.Fatal(err)
-			}
-			if stored != n {
-				t.Fatalf("%d predictions stored, want the %d acknowledged", stored, n)
-			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			answered <- answer{code: res.StatusCode}
+		}()
+		if _, err := io.WriteString(pw, payload[:half]); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, "the batch request to be in flight", func() bool {
+			_, m := metricsText(t, s.base)
+			return strings.Contains(m, "mlops_http_requests_in_flight 2")
 		})
-	}
+
+		// Signal shutdown; wait until the listener is closed.
+		s.cancel()
+		host := strings.TrimPrefix(s.base, "http://")
+		waitUntil(t, "the listener to close", func() bool {
+			c, err := net.Dial("tcp", host)
+			if err != nil {
+				return true
+			}
+			c.Close()
+			return false
+		})
+
+		// The in-flight request completes and is acknowledged.
+		if _, err := io.WriteString(pw, payload[half:]); err != nil {
+			t.Fatal(err)
+		}
+		pw.Close()
+		a := <-answered
+		if a.err != nil || a.code != 201 {
+			t.Fatalf("in-flight request during shutdown: %d %v; want 201", a.code, a.err)
+		}
+		if code := s.stop(); code != 0 {
+			t.Fatalf("serve exited %d; stderr:\n%s", code, s.stderr.String())
+		}
+		st := storetest.OpenURL(t, dbURL, store.Options{})
+		var stored int
+		if err := st.DB().QueryRow(`SELECT count(*) FROM predictions`).Scan(&stored); err != nil {
+			t.Fatal(err)
+		}
+		if stored != n {
+			t.Fatalf("%d predictions stored, want the %d acknowledged", stored, n)
+		}
+	})
 }
 
 func metricsText(t *testing.T, base string) (int, string) {
@@ -332,38 +309,35 @@ func TestServeFlags(t *testing.T) {
 // serve refuses a non-loopback --addr with the advice of docs/api.md; with
 // MLOPS_AUTH=off it starts (warning that auth is off).
 func TestServeAutoRefusesOpenNonLoopback(t *testing.T) {
-	for _, engine := range storetest.Engines {
-		t.Run(string(engine), func(t *testing.T) {
-			dbURL := storetest.URL(t, engine)
-			code, out, errs := run(t, dbURL, "serve", "--addr", "0.0.0.0:0")
-			const advice = "create an admin with `mlops user create NAME --role admin`, or set MLOPS_AUTH=off"
-			if code != 1 || !strings.Contains(errs, advice) || strings.Contains(out, "listening on") {
-				t.Fatalf("auto, no account, 0.0.0.0: code %d, out %q, err %q; want exit 1 with the advice", code, out, errs)
-			}
+	storetest.EachURL(t, func(t *testing.T, dbURL string) {
+		code, out, errs := run(t, dbURL, "serve", "--addr", "0.0.0.0:0")
+		const advice = "create an admin with `mlops user create NAME --role admin`, or set MLOPS_AUTH=off"
+		if code != 1 || !strings.Contains(errs, advice) || strings.Contains(out, "listening on") {
+			t.Fatalf("auto, no account, 0.0.0.0: code %d, out %q, err %q; want exit 1 with the advice", code, out, errs)
+		}
 
-			s := startServe(t, map[string]string{"DATABASE_URL": dbURL, "MLOPS_AUTH": "off"}, "--addr", "0.0.0.0:0")
-			_, port, _ := net.SplitHostPort(strings.TrimPrefix(s.base, "http://"))
-			s.base = "http://127.0.0.1:" + port
-			if code, _ := s.get(t, "/healthz"); code != 200 {
-				t.Errorf("healthz with MLOPS_AUTH=off: %d", code)
-			}
-			if code := s.stop(); code != 0 {
-				t.Fatalf("exit %d; stderr:\n%s", code, s.stderr.String())
-			}
-			if logs := s.stderr.String(); !strings.Contains(logs, "authentication is off: anyone who can reach") {
-				t.Errorf("no warning that auth is off:\n%s", logs)
-			}
+		s := startServe(t, map[string]string{"DATABASE_URL": dbURL, "MLOPS_AUTH": "off"}, "--addr", "0.0.0.0:0")
+		_, port, _ := net.SplitHostPort(strings.TrimPrefix(s.base, "http://"))
+		s.base = "http://127.0.0.1:" + port
+		if code, _ := s.get(t, "/healthz"); code != 200 {
+			t.Errorf("healthz with MLOPS_AUTH=off: %d", code)
+		}
+		if code := s.stop(); code != 0 {
+			t.Fatalf("exit %d; stderr:\n%s", code, s.stderr.String())
+		}
+		if logs := s.stderr.String(); !strings.Contains(logs, "authentication is off: anyone who can reach") {
+			t.Errorf("no warning that auth is off:\n%s", logs)
+		}
 
-			// Once an account exists, auto mode serves any address.
-			if code, _, errs := runWithInput(t, dbURL, "a-long-enough-password", "user", "create", "root", "--role", "admin", "--password-stdin"); code != 0 {
-				t.Fatalf("user create: %d %s", code, errs)
-			}
-			s = startServe(t, map[string]string{"DATABASE_URL": dbURL}, "--addr", "0.0.0.0:0")
-			if code := s.stop(); code != 0 {
-				t.Fatalf("auto with an account on 0.0.0.0: exit %d; stderr:\n%s", code, s.stderr.String())
-			}
-		})
-	}
+		// Once an account exists, auto mode serves any address.
+		if code, _, errs := runWithInput(t, dbURL, "a-long-enough-password", "user", "create", "root", "--role", "admin", "--password-stdin"); code != 0 {
+			t.Fatalf("user create: %d %s", code, errs)
+		}
+		s = startServe(t, map[string]string{"DATABASE_URL": dbURL}, "--addr", "0.0.0.0:0")
+		if code := s.stop(); code != 0 {
+			t.Fatalf("auto with an account on 0.0.0.0: exit %d; stderr:\n%s", code, s.stderr.String())
+		}
+	})
 }
 
 func TestIsLoopback(t *testing.T) {
@@ -381,65 +355,62 @@ func TestIsLoopback(t *testing.T) {
 // account exists (so a container on 0.0.0.0 starts in auto mode), and does
 // nothing on a later start; the password never reaches the logs.
 func TestServeBootstrapAdmin(t *testing.T) {
-	for _, engine := range storetest.Engines {
-		t.Run(string(engine), func(t *testing.T) {
-			ctx := context.Background()
-			dbURL := storetest.URL(t, engine)
-			dir := t.TempDir()
-			const pw = "bootstrap-passw0rd"
-			pwFile := filepath.Join(dir, "pw")
-			if err := os.WriteFile(pwFile, []byte(pw+"\n"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			short := filepath.Join(dir, "short")
-			if err := os.WriteFile(short, []byte("tooshort\n"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			env := func(name, file string) map[string]string {
-				return map[string]string{"DATABASE_URL": dbURL, "MLOPS_BOOTSTRAP_ADMIN": name, "MLOPS_BOOTSTRAP_PASSWORD_FILE": file}
-			}
-			runEnv := func(env map[string]string, args ...string) (int, string) {
-				var out, errb bytes.Buffer
-				code := Run(ctx, args, func(k string) string { return env[k] }, &out, &errb)
-				return code, errb.String()
-			}
+	storetest.EachURL(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		dir := t.TempDir()
+		const pw = "bootstrap-passw0rd"
+		pwFile := filepath.Join(dir, "pw")
+		if err := os.WriteFile(pwFile, []byte(pw+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		short := filepath.Join(dir, "short")
+		if err := os.WriteFile(short, []byte("tooshort\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		env := func(name, file string) map[string]string {
+			return map[string]string{"DATABASE_URL": dbURL, "MLOPS_BOOTSTRAP_ADMIN": name, "MLOPS_BOOTSTRAP_PASSWORD_FILE": file}
+		}
+		runEnv := func(env map[string]string, args ...string) (int, string) {
+			var out, errb bytes.Buffer
+			code := Run(ctx, args, func(k string) string { return env[k] }, &out, &errb)
+			return code, errb.String()
+		}
 
-			if code, errs := runEnv(env("root", short), "serve"); code != 1 || !strings.Contains(errs, "at least 12 characters") || strings.Contains(errs, "tooshort") {
-				t.Fatalf("short bootstrap password: code %d, err %q", code, errs)
-			}
-			if code, errs := runEnv(env("root", filepath.Join(dir, "missing")), "serve"); code != 1 || !strings.Contains(errs, "MLOPS_BOOTSTRAP_PASSWORD_FILE") {
-				t.Fatalf("missing password file: code %d, err %q", code, errs)
-			}
-			if code, errs := runEnv(map[string]string{"DATABASE_URL": dbURL, "MLOPS_BOOTSTRAP_ADMIN": "root"}, "serve"); code != 1 || !strings.Contains(errs, "MLOPS_BOOTSTRAP_PASSWORD_FILE") {
-				t.Fatalf("no password file named: code %d, err %q", code, errs)
-			}
+		if code, errs := runEnv(env("root", short), "serve"); code != 1 || !strings.Contains(errs, "at least 12 characters") || strings.Contains(errs, "tooshort") {
+			t.Fatalf("short bootstrap password: code %d, err %q", code, errs)
+		}
+		if code, errs := runEnv(env("root", filepath.Join(dir, "missing")), "serve"); code != 1 || !strings.Contains(errs, "MLOPS_BOOTSTRAP_PASSWORD_FILE") {
+			t.Fatalf("missing password file: code %d, err %q", code, errs)
+		}
+		if code, errs := runEnv(map[string]string{"DATABASE_URL": dbURL, "MLOPS_BOOTSTRAP_ADMIN": "root"}, "serve"); code != 1 || !strings.Contains(errs, "MLOPS_BOOTSTRAP_PASSWORD_FILE") {
+			t.Fatalf("no password file named: code %d, err %q", code, errs)
+		}
 
-			s := startServe(t, env("root", pwFile), "--addr", "0.0.0.0:0")
-			if code := s.stop(); code != 0 {
-				t.Fatalf("serve with a bootstrap admin on 0.0.0.0: exit %d; stderr:\n%s", code, s.stderr.String())
-			}
-			logs := s.stderr.String()
-			if !strings.Contains(logs, "created admin root") || strings.Contains(logs, pw) {
-				t.Fatalf("logs: want \"created admin root\" and no password:\n%s", logs)
-			}
-			st := storetest.OpenURL(t, dbURL, store.Options{})
-			u, hash, err := st.UserPasswordHash(ctx, "root")
-			if err != nil || u.Role != mlops.RoleAdmin || !auth.CheckPassword(hash, pw) {
-				t.Fatalf("bootstrap admin: %+v, %v, password verifies: %v", u, err, auth.CheckPassword(hash, pw))
-			}
+		s := startServe(t, env("root", pwFile), "--addr", "0.0.0.0:0")
+		if code := s.stop(); code != 0 {
+			t.Fatalf("serve with a bootstrap admin on 0.0.0.0: exit %d; stderr:\n%s", code, s.stderr.String())
+		}
+		logs := s.stderr.String()
+		if !strings.Contains(logs, "created admin root") || strings.Contains(logs, pw) {
+			t.Fatalf("logs: want \"created admin root\" and no password:\n%s", logs)
+		}
+		st := storetest.OpenURL(t, dbURL, store.Options{})
+		u, hash, err := st.UserPasswordHash(ctx, "root")
+		if err != nil || u.Role != mlops.RoleAdmin || !auth.CheckPassword(hash, pw) {
+			t.Fatalf("bootstrap admin: %+v, %v, password verifies: %v", u, err, auth.CheckPassword(hash, pw))
+		}
 
-			s = startServe(t, env("other", pwFile))
-			if code := s.stop(); code != 0 {
-				t.Fatalf("second start: exit %d; stderr:\n%s", code, s.stderr.String())
-			}
-			if strings.Contains(s.stderr.String(), "created admin") {
-				t.Errorf("the second start created an admin:\n%s", s.stderr.String())
-			}
-			if _, err := st.UserGet(ctx, "other"); err == nil {
-				t.Error("the second start created user other; accounts already existed")
-			}
-		})
-	}
+		s = startServe(t, env("other", pwFile))
+		if code := s.stop(); code != 0 {
+			t.Fatalf("second start: exit %d; stderr:\n%s", code, s.stderr.String())
+		}
+		if strings.Contains(s.stderr.String(), "created admin") {
+			t.Errorf("the second start created an admin:\n%s", s.stderr.String())
+		}
+		if _, err := st.UserGet(ctx, "other"); err == nil {
+			t.Error("the second start created user other; accounts already existed")
+		}
+	})
 }
 
 // TestServeTLS: with --tls-cert and --tls-key, serve speaks HTTPS with that

@@ -6,39 +6,48 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/mlopsdev/mlops"
+	"github.com/mlopsdev/mlops/monitor"
 	"github.com/mlopsdev/mlops/store"
+	"github.com/mlopsdev/mlops/store/storetest"
 )
 
+// Closing the loop: the performance, alert and approval reports, rule
+// settings and leases, the timeline, and all of them at scale.
+
 func TestPerformanceReportHandComputed(t *testing.T) {
-	loopEach(t, func(t *testing.T, s *store.Store, c *loopClock) {
+	loopEach(t, func(t *testing.T, s *store.Store, c *clock) {
 		ctx := context.Background()
 		c.Set(loopT0.Add(-2 * time.Hour))
-		m := loopModel(t, s, "churn", "v1")
-		other := loopModel(t, s, "churn", "v2")
+		m := storetest.Model(t, s, "churn", "v1")
+		other := storetest.Model(t, s, "churn", "v2")
 		c.Set(loopT0.Add(-time.Hour))
-		loopPredict(t, s, m.ID, 1, loopPtr[int64](0), loopPtr(1.0), "") // before the range
+		loopPredict(t, s, m.ID, 1, ptr[int64](0), ptr(1.0), "") // before the range
 
 		// Hour 0: TP, FP, FN, unlabeled; latencies 10, 20, 30, 40.
 		c.Set(loopT0.Add(5 * time.Minute))
-		loopPredict(t, s, m.ID, 1, loopPtr[int64](1), loopPtr(10.0), "")
-		loopPredict(t, s, m.ID, 1, loopPtr[int64](0), loopPtr(40.0), "")
-		fn := loopPredict(t, s, m.ID, 0, nil, loopPtr(30.0), "")
+		loopPredict(t, s, m.ID, 1, ptr[int64](1), ptr(10.0), "")
+		loopPredict(t, s, m.ID, 1, ptr[int64](0), ptr(40.0), "")
+		fn := loopPredict(t, s, m.ID, 0, nil, ptr(30.0), "")
 		c.Set(loopT0.Add(59*time.Minute + 59*time.Second))
-		loopPredict(t, s, m.ID, 0, nil, loopPtr(20.0), "")
-		loopPredict(t, s, other.ID, 1, loopPtr[int64](1), loopPtr(1000.0), "") // another version
-		if _, err := s.PredictionSetActual(ctx, fn.ID, 1); err != nil {        // ground truth arrives later
+		loopPredict(t, s, m.ID, 0, nil, ptr(20.0), "")
+		loopPredict(t, s, other.ID, 1, ptr[int64](1), ptr(1000.0), "")  // another version
+		if _, err := s.PredictionSetActual(ctx, fn.ID, 1); err != nil { // ground truth arrives later
 			t.Fatal(err)
 		}
 		// Hour 2: TP, TN, TP without latency; latencies 7, 5.
 		c.Set(loopT0.Add(2 * time.Hour))
-		loopPredict(t, s, m.ID, 1, loopPtr[int64](1), loopPtr(7.0), "")
-		loopPredict(t, s, m.ID, 0, loopPtr[int64](0), loopPtr(5.0), "")
-		loopPredict(t, s, m.ID, 1, loopPtr[int64](1), nil, "")
+		loopPredict(t, s, m.ID, 1, ptr[int64](1), ptr(7.0), "")
+		loopPredict(t, s, m.ID, 0, ptr[int64](0), ptr(5.0), "")
+		loopPredict(t, s, m.ID, 1, ptr[int64](1), nil, "")
 		c.Set(loopT0.Add(3 * time.Hour))
 
 		rep, err := s.PerformanceReport(ctx, m.ID, store.PerformanceOptions{Bucket: "1h", Since: loopT0})
@@ -76,7 +85,7 @@ func TestPerformanceReportHandComputed(t *testing.T) {
 		loopNear(t, "total p99", tot.LatencyP99MS, 40)
 
 		// Positive class 0: TP is the TN above, FP the FN, FN the FP.
-		rep0, err := s.PerformanceReport(ctx, m.ID, store.PerformanceOptions{Bucket: "1d", Since: loopT0, PositiveClass: loopPtr[int64](0)})
+		rep0, err := s.PerformanceReport(ctx, m.ID, store.PerformanceOptions{Bucket: "1d", Since: loopT0, PositiveClass: ptr[int64](0)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,7 +135,7 @@ func TestPerformanceReportHandComputed(t *testing.T) {
 }
 
 func TestAlertReportHandComputed(t *testing.T) {
-	loopEach(t, func(t *testing.T, s *store.Store, c *loopClock) {
+	loopEach(t, func(t *testing.T, s *store.Store, c *clock) {
 		ctx := context.Background()
 		raise := func(at time.Duration, typ string, sev mlops.Severity) mlops.Alert {
 			c.Set(loopT0.Add(at))
@@ -192,7 +201,7 @@ func TestAlertReportHandComputed(t *testing.T) {
 }
 
 func TestApprovalReportHandComputed(t *testing.T) {
-	loopEach(t, func(t *testing.T, s *store.Store, c *loopClock) {
+	loopEach(t, func(t *testing.T, s *store.Store, c *clock) {
 		ctx := context.Background()
 		file := func(at time.Duration, id, typ string) {
 			c.Set(loopT0.Add(at))
@@ -236,16 +245,6 @@ func TestApprovalReportHandComputed(t *testing.T) {
 	})
 }
 
-// must1 fails the test when the second of two results is an error.
-func must1(t *testing.T) func(any, error) {
-	return func(_ any, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // TestPerformancePercentilesAgree logs the same random latencies (with
 // ties) on both engines for sizes where p*n is and is not an integer, and
 // checks both engines' percentiles against a nearest-rank computed here.
@@ -267,8 +266,8 @@ func TestPerformancePercentilesAgree(t *testing.T) {
 		for i := range lat {
 			perHour[hour[i]] = append(perHour[hour[i]], lat[i])
 		}
-		loopEach(t, func(t *testing.T, s *store.Store, c *loopClock) {
-			m := loopModel(t, s, "p", "v1")
+		loopEach(t, func(t *testing.T, s *store.Store, c *clock) {
+			m := storetest.Model(t, s, "p", "v1")
 			for i := range lat {
 				c.Set(loopT0.Add(time.Duration(hour[i])*time.Hour + time.Duration(i)*time.Second))
 				loopPredict(t, s, m.ID, 0, nil, &lat[i], "")
@@ -297,19 +296,19 @@ func TestPerformancePercentilesAgree(t *testing.T) {
 // both engines: PostgreSQL's float avg accumulates squares, which 1e200
 // overflowed. Just past the bounds is refused, naming the field.
 func TestLargestAcceptedValues(t *testing.T) {
-	loopEach(t, func(t *testing.T, s *store.Store, c *loopClock) {
+	loopEach(t, func(t *testing.T, s *store.Store, c *clock) {
 		ctx := context.Background()
-		m := loopModel(t, s, "churn", "v1")
+		m := storetest.Model(t, s, "churn", "v1")
 		must1(t)(s.ModelVersionActivate(ctx, m.ID))
 		const big = 1000
 		c.Set(loopT0.Add(10 * time.Minute))
 		batch := make([]mlops.NewPrediction, big)
 		for i := range batch {
-			batch[i] = mlops.NewPrediction{ModelID: m.ID, Prediction: 1, Actual: loopPtr[int64](1), LatencyMS: loopPtr[float64](mlops.MaxLatencyMS),
+			batch[i] = mlops.NewPrediction{ModelID: m.ID, Prediction: 1, Actual: ptr[int64](1), LatencyMS: ptr[float64](mlops.MaxLatencyMS),
 				Features: mlops.JSON(`{"x": 1}`)}
 		}
 		must1(t)(s.PredictionCreateBatch(ctx, batch))
-		loopPredict(t, s, m.ID, 0, loopPtr[int64](1), loopPtr(12.5), "")
+		loopPredict(t, s, m.ID, 0, ptr[int64](1), ptr(12.5), "")
 		for _, v := range []float64{mlops.MaxMetricMagnitude, -mlops.MaxMetricMagnitude, mlops.MaxMetricMagnitude, 0.5} {
 			must1(t)(s.MetricCreate(ctx, mlops.NewPerformanceMetric{MetricName: "loss", MetricValue: v, ModelID: &m.ID}))
 		}
@@ -318,7 +317,7 @@ func TestLargestAcceptedValues(t *testing.T) {
 			pts[i] = mlops.NewPerformanceMetric{MetricName: "loss", MetricValue: mlops.MaxMetricMagnitude}
 		}
 		must1(t)(s.MetricCreateBatch(ctx, pts))
-		must1(t)(s.DriftReportCreate(ctx, mlops.NewDriftReport{ModelID: m.ID, DriftDetected: true, DriftScore: loopPtr(1e300)}))
+		must1(t)(s.DriftReportCreate(ctx, mlops.NewDriftReport{ModelID: m.ID, DriftDetected: true, DriftScore: ptr(1e300)}))
 		c.Set(loopT0.Add(time.Hour))
 
 		finite := func(name string, v *float64) {
@@ -391,15 +390,329 @@ func TestLargestAcceptedValues(t *testing.T) {
 			t.Error(err)
 		}
 
-		_, err = s.PredictionCreate(ctx, mlops.NewPrediction{ModelID: m.ID, LatencyMS: loopPtr(1e200)})
+		_, err = s.PredictionCreate(ctx, mlops.NewPrediction{ModelID: m.ID, LatencyMS: ptr(1e200)})
 		wantInvalid(t, err, "latency_ms")
-		_, err = s.PredictionCreate(ctx, mlops.NewPrediction{ModelID: m.ID, LatencyMS: loopPtr(math.Nextafter(mlops.MaxLatencyMS, math.Inf(1)))})
+		_, err = s.PredictionCreate(ctx, mlops.NewPrediction{ModelID: m.ID, LatencyMS: ptr(math.Nextafter(mlops.MaxLatencyMS, math.Inf(1)))})
 		wantInvalid(t, err, "latency_ms")
 		_, err = s.MetricCreate(ctx, mlops.NewPerformanceMetric{MetricName: "loss", MetricValue: -1e200})
 		wantInvalid(t, err, "metric_value")
 		_, err = s.MetricCreate(ctx, mlops.NewPerformanceMetric{MetricName: "loss", MetricValue: math.Nextafter(mlops.MaxMetricMagnitude, math.Inf(1))})
 		wantInvalid(t, err, "metric_value")
-		_, err = s.PredictionCreateBatch(ctx, []mlops.NewPrediction{{ModelID: m.ID}, {ModelID: m.ID, LatencyMS: loopPtr(1e200)}})
+		_, err = s.PredictionCreateBatch(ctx, []mlops.NewPrediction{{ModelID: m.ID}, {ModelID: m.ID, LatencyMS: ptr(1e200)}})
 		wantInvalid(t, err, "predictions[1].latency_ms")
 	})
+}
+
+func TestRuleSettings(t *testing.T) {
+	loopEach(t, func(t *testing.T, s *store.Store, c *clock) {
+		ctx := context.Background()
+		r, err := s.RuleSettingsGet(ctx, "fraud")
+		if err != nil || r.Enabled || r.PSIThreshold != 0.2 || r.KSThreshold != 0.1 || r != store.DefaultRuleSettings("fraud") {
+			t.Fatalf("default settings = %+v, %v", r, err)
+		}
+		on := storetest.EnableRules(t, s, "fraud", func(r *store.RuleSettings) { r.MetricThreshold = ptr(0.8) })
+		if got, err := s.RuleSettingsGet(ctx, "fraud"); err != nil || !got.Enabled || got.MetricThreshold == nil ||
+			*got.MetricThreshold != 0.8 || !got.UpdatedAt.Equal(on.UpdatedAt) {
+			t.Errorf("stored settings = %+v, %v; want %+v", got, err, on)
+		}
+		bad := store.DefaultRuleSettings("fraud")
+		bad.Metric = "auc"
+		bad.KSThreshold = 0
+		err = func() error { _, err := s.RuleSettingsPut(ctx, bad); return err }()
+		wantInvalid(t, err, "ks_threshold", "metric")
+		all, err := s.RuleSettingsList(ctx)
+		if err != nil || len(all) != 1 || all[0].ModelName != "fraud" {
+			t.Errorf("list = %+v, %v", all, err)
+		}
+	})
+}
+
+// TestLease: a lease is the holder's until it expires; the holder renews
+// it; another holder takes it once expired; only the holder releases it.
+func TestLease(t *testing.T) {
+	loopEach(t, func(t *testing.T, s *store.Store, c *clock) {
+		ctx := context.Background()
+		take := func(holder string, ttl time.Duration) bool {
+			t.Helper()
+			ok, err := s.LeaseAcquire(ctx, "rules/fraud", holder, ttl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ok
+		}
+		if !take("a", time.Minute) || take("b", time.Minute) {
+			t.Fatal("a should hold the lease and b be refused")
+		}
+		c.Set(loopT0.Add(50 * time.Second))
+		if !take("a", time.Minute) { // renewed: now until 1m50s
+			t.Fatal("a could not renew its lease")
+		}
+		if h, exp, err := s.LeaseHolder(ctx, "rules/fraud"); err != nil || h != "a" || !exp.Equal(loopT0.Add(110*time.Second)) {
+			t.Fatalf("holder %q until %v, %v", h, exp, err)
+		}
+		c.Set(loopT0.Add(100 * time.Second)) // past the first expiry, not the renewed one
+		if take("b", time.Minute) {
+			t.Fatal("b took a renewed lease")
+		}
+		if ok, _ := s.LeaseAcquire(ctx, "rules/churn", "b", time.Minute); !ok {
+			t.Fatal("b could not take another model's lease")
+		}
+		c.Set(loopT0.Add(110 * time.Second)) // expired
+		if !take("b", time.Minute) || take("a", time.Minute) {
+			t.Fatal("b should have taken the expired lease from a")
+		}
+		must(t, s.LeaseRelease(ctx, "rules/fraud", "a")) // not a's: nothing happens
+		if h, _, err := s.LeaseHolder(ctx, "rules/fraud"); err != nil || h != "b" {
+			t.Fatalf("after a's release: holder %q, %v", h, err)
+		}
+		must(t, s.LeaseRelease(ctx, "rules/fraud", "b"))
+		if _, _, err := s.LeaseHolder(ctx, "rules/fraud"); !errors.Is(err, mlops.ErrNotFound) {
+			t.Fatalf("after b's release: %v, want ErrNotFound", err)
+		}
+		if !take("a", time.Minute) {
+			t.Fatal("a could not take a released lease")
+		}
+		_, err := s.LeaseAcquire(ctx, "rules/fraud", "", time.Minute)
+		wantInvalid(t, err, "lease")
+	})
+}
+
+// TestClosingTheLoopMigration rolls migration 00002 back and forth on a
+// database that holds alerts.
+func TestClosingTheLoopMigration(t *testing.T) {
+	loopEach(t, func(t *testing.T, s *store.Store, c *clock) {
+		ctx := context.Background()
+		a := must2[mlops.Alert](t)(s.AlertCreate(ctx, mlops.NewAlert{AlertType: "x", Severity: mlops.SeverityLow, Title: "t"}))
+		if a.Occurrences != 1 || !a.LastSeenAt.Equal(a.CreatedAt) || a.DedupKey != nil || a.ModelID != nil {
+			t.Errorf("hand-raised alert = %+v", a)
+		}
+		mig, err := s.Migrator()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := mig.Down(ctx, 1); err != nil {
+			t.Fatalf("down to 1: %v", err)
+		}
+		if _, err := mig.Up(ctx, 0); err != nil {
+			t.Fatalf("up again: %v", err)
+		}
+		if diff, err := mig.Check(ctx); err != nil || len(diff) != 0 {
+			t.Errorf("schema after down/up differs: %v, %v", diff, err)
+		}
+		got, err := s.AlertGet(ctx, a.ID)
+		if err != nil || got.Occurrences != 1 || !got.LastSeenAt.Equal(a.CreatedAt) {
+			t.Errorf("alert after down/up = %+v, %v", got, err)
+		}
+	})
+}
+
+func TestTimeline(t *testing.T) {
+	loopEach(t, func(t *testing.T, s *store.Store, c *clock) {
+		ctx := context.Background()
+		at := func(d time.Duration) { c.Set(loopT0.Add(d)) }
+		at(-time.Hour)
+		v1 := storetest.Model(t, s, "fraud", "v1")
+		at(-30 * time.Minute)
+		must1(t)(s.ModelVersionActivate(ctx, v1.ID))
+		at(-20 * time.Minute)
+		v2 := storetest.Model(t, s, "fraud", "v2")
+		storetest.EnableRules(t, s, "fraud", nil)
+		storetest.DriftData(t, s, c, loopT0, v1.ID, v1.ID, 0)
+		at(3 * time.Hour)
+		must1(t)(loopMonitor(s).DriftCheck(ctx, v1.ID, loopDriftOpts())) // report, alert, action at one instant
+		alert := storetest.OpenAlerts(t, s)[0]
+		action := storetest.Actions(t, s, mlops.ActionPending)[0]
+		at(4 * time.Hour)
+		must1(t)(s.AlertAcknowledge(ctx, alert.ID, "ann"))
+		at(5 * time.Hour)
+		must1(t)(s.ActionApprove(ctx, action.ActionID, "bob", "go"))
+		at(6 * time.Hour)
+		must1(t)(s.ActionMarkExecuted(ctx, action.ActionID, mlops.JSON(`{"new_version":"v2"}`)))
+		at(7 * time.Hour)
+		must1(t)(s.AlertResolve(ctx, alert.ID, "ann", "retrained"))
+		at(8 * time.Hour)
+		must1(t)(s.ModelVersionActivate(ctx, v2.ID))
+		// Noise on another version that must not appear.
+		must1(t)(s.AlertCreate(ctx, mlops.NewAlert{AlertType: "x", Severity: mlops.SeverityLow, Title: "unrelated"}))
+
+		all, next, err := s.Timeline(ctx, v1.ID, store.Page{})
+		if err != nil || next != "" {
+			t.Fatalf("timeline: %v, next %q", err, next)
+		}
+		want := []struct {
+			kind string
+			at   time.Duration
+		}{
+			{store.EventModelArchived, 8 * time.Hour},
+			{store.EventAlertResolved, 7 * time.Hour},
+			{store.EventActionExecuted, 6 * time.Hour},
+			{store.EventActionApproved, 5 * time.Hour},
+			{store.EventAlertAcknowledged, 4 * time.Hour},
+			{store.EventActionProposed, 3 * time.Hour},
+			{store.EventAlertRaised, 3 * time.Hour},
+			{store.EventDriftReported, 3 * time.Hour},
+			{store.EventModelActivated, -30 * time.Minute},
+			{store.EventModelRegistered, -time.Hour},
+		}
+		if len(all) != len(want) {
+			t.Fatalf("%d events, want %d: %+v", len(all), len(want), all)
+		}
+		for i, w := range want {
+			if all[i].Kind != w.kind || !all[i].At.Equal(loopT0.Add(w.at)) {
+				t.Errorf("event %d = %s at %v, want %s at %v", i, all[i].Kind, all[i].At, w.kind, loopT0.Add(w.at))
+			}
+		}
+		if e := all[3]; e.Subject != "action" || e.Ref != action.ActionID || e.Actor == nil || *e.Actor != "bob" ||
+			!strings.Contains(e.Summary, "retrain_model") {
+			t.Errorf("approved event = %+v", e)
+		}
+		if e := all[7]; e.Subject != "drift_report" || !strings.Contains(e.Summary, "drift in x") {
+			t.Errorf("drift event = %+v", e)
+		}
+
+		// Pages of 3 (cutting through the three events of one instant) give
+		// the same stream.
+		var paged []store.TimelineEvent
+		cursor := ""
+		for pages := 0; ; pages++ {
+			items, next, err := s.Timeline(ctx, v1.ID, store.Page{Limit: 3, Cursor: cursor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			paged = append(paged, items...)
+			if next == "" {
+				break
+			}
+			if pages > 5 {
+				t.Fatal("paging does not end")
+			}
+			cursor = next
+		}
+		if !slices.EqualFunc(paged, all, func(a, b store.TimelineEvent) bool {
+			return a.Kind == b.Kind && a.SubjectID == b.SubjectID && a.At.Equal(b.At)
+		}) {
+			t.Errorf("paged timeline differs:\n%+v\n%+v", paged, all)
+		}
+
+		// v2: registered and activated only.
+		v2events, _, err := s.Timeline(ctx, v2.ID, store.Page{})
+		if err != nil || len(v2events) != 2 || v2events[0].Kind != store.EventModelActivated {
+			t.Errorf("v2 timeline = %+v, %v", v2events, err)
+		}
+		if _, _, err := s.Timeline(ctx, v1.ID, store.Page{Cursor: "bm9wZQ"}); !isField(err, "cursor") {
+			t.Errorf("bad cursor: %v", err)
+		}
+		if _, _, err := s.Timeline(ctx, 999999, store.Page{}); !errors.Is(err, mlops.ErrNotFound) {
+			t.Errorf("unknown model: %v", err)
+		}
+	})
+}
+
+// TestLoopScale runs the reports, the drift check and the timeline over a
+// week of predictions whose last day drifts, checking their totals and that
+// the drift is found, and logs how long each took. Every go test runs it
+// over 5,000 predictions; MLOPS_LOOP_BENCH=N measures it at scale, as in:
+//
+//	MLOPS_LOOP_BENCH=1000000 go test ./store/ -run TestLoopScale -v -timeout 30m
+func TestLoopScale(t *testing.T) {
+	n := 5000
+	if v := os.Getenv("MLOPS_LOOP_BENCH"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n <= 0 {
+			t.Fatalf("MLOPS_LOOP_BENCH=%q: want a positive number of predictions", v)
+		}
+	}
+	for _, engine := range storetest.Engines {
+		t.Run(string(engine), func(t *testing.T) {
+			ctx := context.Background()
+			now := loopT0
+			s := storetest.Open(t, engine, store.Options{Now: func() time.Time { return now }, PoolSize: 4})
+			m := storetest.Model(t, s, "scale", "v1")
+			rng := rand.New(rand.NewPCG(1, 2))
+			chunk := max(1, min(10000, n/50))
+			span := 7 * 24 * time.Hour
+			start := time.Now()
+			for done := 0; done < n; done += chunk {
+				now = loopT0.Add(time.Duration(float64(span) * (float64(done) + float64(chunk)/2) / float64(n)))
+				shift := 0.0
+				if now.After(loopT0.Add(6 * 24 * time.Hour)) {
+					shift = 0.5 // the last day drifts
+				}
+				batch := make([]mlops.NewPrediction, 0, chunk)
+				for i := 0; i < chunk && done+i < n; i++ {
+					pred := int64(rng.IntN(2))
+					var actual *int64
+					if rng.IntN(2) == 0 {
+						a := pred
+						if rng.IntN(5) == 0 {
+							a = 1 - pred
+						}
+						actual = &a
+					}
+					lat := rng.ExpFloat64() * 20
+					batch = append(batch, mlops.NewPrediction{ModelID: m.ID, Prediction: pred, Actual: actual, LatencyMS: &lat,
+						Features: mlops.JSON(fmt.Sprintf(`{"x": %.6f, "y": %.6f, "segment": "s%d"}`, rng.NormFloat64()+shift, rng.Float64(), i%7))})
+				}
+				if _, err := s.PredictionCreateBatch(ctx, batch); err != nil {
+					t.Fatal(err)
+				}
+			}
+			t.Logf("%s: loaded %d predictions in %v", engine, n, time.Since(start).Round(time.Millisecond))
+			now = loopT0.Add(span)
+
+			timed := func(name string, fn func() error) {
+				t.Helper()
+				runtime.GC()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				peak := before.HeapInuse
+				stop := make(chan struct{})
+				done := make(chan struct{})
+				go func() { // sample the heap while fn runs
+					defer close(done)
+					var ms runtime.MemStats
+					for {
+						select {
+						case <-stop:
+							return
+						case <-time.After(20 * time.Millisecond):
+							runtime.ReadMemStats(&ms)
+							peak = max(peak, ms.HeapInuse)
+						}
+					}
+				}()
+				st := time.Now()
+				err := fn()
+				el := time.Since(st)
+				close(stop)
+				<-done
+				runtime.ReadMemStats(&after)
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				t.Logf("%s: %s: %v, heap in use peak +%.1f MiB", engine, name, el.Round(time.Millisecond),
+					float64(peak-min(peak, before.HeapInuse))/(1<<20))
+			}
+			timed("performance report, 7 days in 1h buckets", func() error {
+				rep, err := s.PerformanceReport(ctx, m.ID, store.PerformanceOptions{Bucket: "1h", Since: loopT0})
+				if err == nil && rep.Total.Predictions != int64(n) {
+					err = fmt.Errorf("total %d, want %d", rep.Total.Predictions, n)
+				}
+				return err
+			})
+			timed("performance report, last 24 h in 1h buckets", func() error {
+				_, err := s.PerformanceReport(ctx, m.ID, store.PerformanceOptions{Bucket: "1h", Since: now.Add(-24 * time.Hour)})
+				return err
+			})
+			timed("drift check, last 24 h against the 6 days before", func() error {
+				rep, err := loopMonitor(s).DriftCheck(ctx, m.ID, monitor.DriftCheckOptions{Reference: monitor.Window{From: loopT0}})
+				if err == nil && !rep.DriftDetected {
+					err = fmt.Errorf("no drift detected in a shifted day")
+				}
+				return err
+			})
+			timed("alerts report, 30 days", func() error { _, err := s.AlertReport(ctx, now.Add(-30*24*time.Hour), time.Time{}); return err })
+			timed("timeline, first page", func() error { _, _, err := s.Timeline(ctx, m.ID, store.Page{}); return err })
+		})
+	}
 }
