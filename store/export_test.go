@@ -8,3 +8,12 @@ func WithoutAudit(s *Store) *Store {
 	c.noAudit = true
 	return &c
 }
+
+// WithoutRollups returns a copy of s that keeps no metric rollups: the
+// benchmarks' baseline of metric ingest without them. Only tests can reach
+// it.
+func WithoutRollups(s *Store) *Store {
+	c := *s
+	c.noRollups = true
+	return &c
+}

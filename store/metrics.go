@@ -111,6 +111,9 @@ func unixMinute(t time.Time) int64 {
 
 // addRollups adds rs to metric_rollups in the store's transaction.
 func (s *Store) addRollups(ctx context.Context, rs []rollup) error {
+	if s.noRollups {
+		return nil
+	}
 	least, greatest := "least", "greatest"
 	if s.engine == SQLite {
 		least, greatest = "min", "max"

@@ -63,6 +63,9 @@ type Store struct {
 	pgConfig *pgx.ConnConfig
 	policy   mlops.ApprovalPolicy
 	noAudit  bool // the benchmarks' baseline only (export_test.go)
+	// noRollups skips the metric rollups: the benchmarks' baseline only
+	// (export_test.go).
+	noRollups bool
 	// auditPrep: the audit statements prepared on the SQLite writer.
 	auditPrep *preparedAudit
 }
