@@ -416,9 +416,17 @@ func (s *Store) logPredictionsPostgres(ctx context.Context, in []mlops.NewPredic
 		actuals     = make([]*int64, n)
 		times       = make([]time.Time, n)
 	)
+	history := false
 	for i, p := range in {
 		modelIDs[i], features[i], predictions[i] = p.ModelID, jsonArg(p.Features, "{}"), p.Prediction
 		probs[i], latencies[i], actuals[i], times[i] = p.Probability, p.LatencyMS, p.Actual, createdAt(p.CreatedAt, now)
+		history = history || p.CreatedAt != nil
+	}
+	// Rows without their own time take now ($8): the array of times is sent
+	// only when some row brings one (unnest pads a NULL array with NULLs).
+	var timesArg any
+	if history {
+		timesArg = times
 	}
 	rows, err := s.writer().QueryContext(ctx, `
 		WITH input AS (
@@ -427,10 +435,10 @@ func (s *Store) logPredictionsPostgres(ctx context.Context, in []mlops.NewPredic
 				WITH ORDINALITY AS t(model_id, features, prediction, probability, latency_ms, actual, created_at, ord)
 		), ins AS (
 			INSERT INTO predictions (id, model_id, features, prediction, probability, latency_ms, actual, created_at)
-			SELECT id, model_id, features::jsonb, prediction, probability, latency_ms, actual, created_at FROM input
+			SELECT id, model_id, features::jsonb, prediction, probability, latency_ms, actual, coalesce(created_at, $8) FROM input
 		)
 		SELECT id, ord FROM input`,
-		modelIDs, features, predictions, probs, latencies, actuals, times)
+		modelIDs, features, predictions, probs, latencies, actuals, timesArg, now)
 	type idOrd struct{ id, ord int64 }
 	got, err := collect(rows, err, func(sc scanner) (idOrd, error) {
 		var v idOrd

@@ -95,19 +95,13 @@ func (s *Store) PredictionsCheck(in []mlops.NewPrediction) error {
 // audited.
 func (s *Store) PredictionCreateSeq(ctx context.Context, seq iter.Seq2[mlops.NewPrediction, error]) ([]int64, error) {
 	now := s.Now()
-	next, stop := iter.Pull2(seq)
-	defer stop()
 	var (
-		cur      mlops.NewPrediction
 		modelIDs []int64
 		failed   error // from seq or an item's checks
 	)
-	// pull reads the next item into cur.
-	pull := func() bool {
-		p, err, ok := next()
-		if !ok {
-			return false
-		}
+	// check takes item p (or the error seq yielded) and reports whether
+	// to go on.
+	check := func(p mlops.NewPrediction, err error) bool {
 		if err == nil {
 			err = prefixErr(p.ValidateAt(now), fmt.Sprintf("predictions[%d].", len(modelIDs)))
 		}
@@ -115,7 +109,6 @@ func (s *Store) PredictionCreateSeq(ctx context.Context, seq iter.Seq2[mlops.New
 			failed = err
 			return false
 		}
-		cur = p
 		modelIDs = append(modelIDs, p.ModelID)
 		return true
 	}
@@ -129,8 +122,11 @@ func (s *Store) PredictionCreateSeq(ctx context.Context, seq iter.Seq2[mlops.New
 	)
 	if s.engine == SQLite {
 		var in []mlops.NewPrediction
-		for pull() {
-			in = append(in, cur)
+		for p, err := range seq {
+			if !check(p, err) {
+				break
+			}
+			in = append(in, p)
 		}
 		if failed != nil {
 			return nil, failed
@@ -146,13 +142,17 @@ func (s *Store) PredictionCreateSeq(ctx context.Context, seq iter.Seq2[mlops.New
 			})
 		}
 	} else {
+		// COPY pulls the items while it sends the ones before.
+		next, stop := iter.Pull2(seq)
+		defer stop()
 		err = s.InTx(ctx, func(tx *Store) error {
 			var err error
 			ids, err = tx.copyNumbered(ctx, "predictions", predictionCols, func(v []any) (bool, error) {
-				if !pull() {
+				p, perr, ok := next()
+				if !ok || !check(p, perr) {
 					return false, failed
 				}
-				fill(&cur, v)
+				fill(&p, v)
 				return true, nil
 			})
 			if err != nil || len(ids) == 0 {
