@@ -11,24 +11,32 @@ import (
 )
 
 // bulkInsert inserts len(ids) rows into table in the store's transaction
-// and fills ids in input order: COPY on PostgreSQL (copyNumbered),
-// multi-row INSERTs on SQLite. row fills vals (len(cols) values, in cols
+// and fills ids in input order. row fills vals (len(cols) values, in cols
 // order) with row i; vals is reused, so no row is held after it is sent.
 func (s *Store) bulkInsert(ctx context.Context, table string, cols []string, row func(i int, vals []any), ids []int64, errPrefix string) error {
-	if s.engine == SQLite {
-		return s.bulkInsertSQLite(ctx, table, cols, row, ids, errPrefix)
-	}
 	i := 0
-	got, err := s.copyNumbered(ctx, table, cols, func(vals []any) (bool, error) {
+	got, err := s.bulkRows(ctx, table, cols, func(vals []any) (bool, error) {
 		if i == len(ids) {
 			return false, nil
 		}
 		row(i, vals)
 		i++
 		return true, nil
-	})
+	}, errPrefix)
 	copy(ids, got)
 	return err
+}
+
+// bulkRows inserts the rows next gives into table in the store's
+// transaction and returns their ids in input order: the one bulk path of
+// each engine, COPY on PostgreSQL (copyNumbered), multi-row INSERTs on
+// SQLite (insertChunks). next fills vals and reports false after the last
+// row; an error from it stops the insert and is returned.
+func (s *Store) bulkRows(ctx context.Context, table string, cols []string, next func(vals []any) (bool, error), errPrefix string) ([]int64, error) {
+	if s.engine == SQLite {
+		return s.insertChunks(ctx, table, cols, next, errPrefix)
+	}
+	return s.copyNumbered(ctx, table, cols, next)
 }
 
 // copyNumbered COPYs the rows next gives into table inside the store's
@@ -93,19 +101,20 @@ func (s *Store) copyNumbered(ctx context.Context, table string, cols []string, n
 // (7 columns x 100 rows stays far below SQLite's 32,766 parameters).
 const sqliteChunk = 100
 
-// bulkInsertSQLite inserts rows into table with multi-row INSERTs on the
-// transaction's single writer and fills ids. SQLite gives an AUTOINCREMENT
-// table's new rows consecutive ids above sqlite_sequence, and the write
-// transaction (BEGIN IMMEDIATE) excludes every other writer, so the ids are
-// known without RETURNING; the last one is checked against
-// last_insert_rowid(). errPrefix names an item ("predictions[%d].").
-func (s *Store) bulkInsertSQLite(ctx context.Context, table string, cols []string, row func(i int, vals []any), ids []int64, errPrefix string) error {
+// insertChunks inserts the rows next gives into table with multi-row
+// INSERTs of sqliteChunk rows on the transaction's single writer and
+// returns their ids. SQLite gives an AUTOINCREMENT table's new rows
+// consecutive ids above sqlite_sequence, and the write transaction (BEGIN
+// IMMEDIATE) excludes every other writer, so the ids are known without
+// RETURNING; the last one is checked against last_insert_rowid(). errPrefix
+// names an item ("predictions[%d].").
+func (s *Store) insertChunks(ctx context.Context, table string, cols []string, next func(vals []any) (bool, error), errPrefix string) ([]int64, error) {
 	if s.tx == nil || s.engine != SQLite {
-		return fmt.Errorf("store: bulkInsertSQLite needs a SQLite transaction")
+		return nil, fmt.Errorf("store: insertChunks needs a SQLite transaction")
 	}
 	var seq int64
 	if err := s.tx.QueryRowContext(ctx, `SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = $1), 0)`, table).Scan(&seq); err != nil {
-		return classify(err)
+		return nil, classify(err)
 	}
 	stmts := map[int]*sql.Stmt{} // by row count: the full chunk and the remainder
 	defer func() {
@@ -113,42 +122,57 @@ func (s *Store) bulkInsertSQLite(ctx context.Context, table string, cols []strin
 			st.Close()
 		}
 	}()
-	n := len(ids)
 	vals := make([]any, len(cols))
-	args := make([]any, 0, min(n, sqliteChunk)*len(cols))
-	for start := 0; start < n; start += sqliteChunk {
-		end := min(start+sqliteChunk, n)
-		size := end - start
+	args := make([]any, 0, sqliteChunk*len(cols))
+	n := 0
+	for more := true; more; {
+		args = args[:0]
+		size := 0
+		for size < sqliteChunk {
+			ok, err := next(vals)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				more = false
+				break
+			}
+			args = append(args, vals...)
+			size++
+		}
+		if size == 0 {
+			break
+		}
 		st, ok := stmts[size]
 		if !ok {
 			var err error
 			if st, err = s.tx.PrepareContext(ctx, multiInsertSQL(table, cols, size)); err != nil {
-				return classify(err)
+				return nil, classify(err)
 			}
 			stmts[size] = st
-		}
-		args = args[:0]
-		for i := start; i < end; i++ {
-			row(i, vals)
-			args = append(args, vals...)
 		}
 		if _, err := st.ExecContext(ctx, args...); err != nil {
 			// The database refused one of these rows (the Go checks passed):
 			// name the chunk's first item; the message says which constraint.
-			return prefixErr(classify(err), fmt.Sprintf(errPrefix, start))
+			return nil, prefixErr(classify(err), fmt.Sprintf(errPrefix, n))
 		}
+		n += size
+	}
+	if n == 0 {
+		return nil, nil
 	}
 	var last int64
 	if err := s.tx.QueryRowContext(ctx, `SELECT last_insert_rowid()`).Scan(&last); err != nil {
-		return classify(err)
+		return nil, classify(err)
 	}
 	if last != seq+int64(n) {
-		return fmt.Errorf("store: bulk insert into %s got ids up to %d, expected %d", table, last, seq+int64(n))
+		return nil, fmt.Errorf("store: bulk insert into %s got ids up to %d, expected %d", table, last, seq+int64(n))
 	}
+	ids := make([]int64, n)
 	for i := range ids {
 		ids[i] = seq + 1 + int64(i)
 	}
-	return nil
+	return ids, nil
 }
 
 func multiInsertSQL(table string, cols []string, n int) string {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mlopsdev/mlops"
@@ -84,11 +85,12 @@ func (s *Store) PredictionsCheck(in []mlops.NewPrediction) error {
 
 // PredictionCreateSeq logs the predictions seq yields, in one transaction:
 // all are stored or none. It returns the new ids in input order. The rows
-// go through COPY on PostgreSQL, where seq is pulled while COPY sends the
-// rows before (a caller that decodes its input in seq overlaps that work
-// with the database's), and through multi-row INSERTs on SQLite, where seq
-// is read to its end before the write transaction begins. An error seq
-// yields stops the batch and is returned as is; the first invalid item, or
+// go through COPY on PostgreSQL and multi-row INSERTs on SQLite (bulkRows),
+// while seq runs ahead on a goroutine of its own (a caller that decodes its
+// input in seq overlaps that work with the database's; seq should not wait
+// for anything slow, since the write transaction is open meanwhile). An
+// error seq yields stops the batch and is returned as is; the first
+// invalid item, or
 // the first whose model_id has no model version, is a ValidationError
 // naming its index. The batch is recorded as one predictions.logged event
 // (see batchChange) in the same transaction; single predictions are not
@@ -116,51 +118,26 @@ func (s *Store) PredictionCreateSeq(ctx context.Context, seq iter.Seq2[mlops.New
 		v[0], v[1], v[2], v[3], v[4], v[5], v[6] = p.ModelID, jsonArgNoCopy(p.Features, "{}"), p.Prediction,
 			p.Probability, p.LatencyMS, p.Actual, createdAt(p.CreatedAt, now)
 	}
-	var (
-		ids []int64
-		err error
-	)
-	if s.engine == SQLite {
-		var in []mlops.NewPrediction
-		for p, err := range seq {
-			if !check(p, err) {
-				break
+	// The items are decoded ahead on a goroutine of their own while the
+	// rows before them are written.
+	next, stop := prefetch(seq)
+	defer stop()
+	var ids []int64
+	err := s.InTx(ctx, func(tx *Store) error {
+		var err error
+		ids, err = tx.bulkRows(ctx, "predictions", predictionCols, func(v []any) (bool, error) {
+			p, perr, ok := next()
+			if !ok || !check(p, perr) {
+				return false, failed
 			}
-			in = append(in, p)
+			fill(&p, v)
+			return true, nil
+		}, "predictions[%d].")
+		if err != nil || len(ids) == 0 {
+			return err
 		}
-		if failed != nil {
-			return nil, failed
-		}
-		ids = make([]int64, len(in))
-		if len(in) > 0 {
-			err = s.InTx(ctx, func(tx *Store) error {
-				if err := tx.bulkInsertSQLite(ctx, "predictions", predictionCols, func(i int, v []any) { fill(&in[i], v) },
-					ids, "predictions[%d]."); err != nil {
-					return err
-				}
-				return tx.audit(ctx, batchChange("predictions.logged", ids, modelIDs))
-			})
-		}
-	} else {
-		// COPY pulls the items while it sends the ones before.
-		next, stop := iter.Pull2(seq)
-		defer stop()
-		err = s.InTx(ctx, func(tx *Store) error {
-			var err error
-			ids, err = tx.copyNumbered(ctx, "predictions", predictionCols, func(v []any) (bool, error) {
-				p, perr, ok := next()
-				if !ok || !check(p, perr) {
-					return false, failed
-				}
-				fill(&p, v)
-				return true, nil
-			})
-			if err != nil || len(ids) == 0 {
-				return err
-			}
-			return tx.audit(ctx, batchChange("predictions.logged", ids, modelIDs))
-		})
-	}
+		return tx.audit(ctx, batchChange("predictions.logged", ids, modelIDs))
+	})
 	switch {
 	case failed != nil:
 		return nil, failed
@@ -356,4 +333,60 @@ func (s *Store) PredictionSetActual(ctx context.Context, id int64, actual int64)
 		return p, notFound(err, "prediction %d", id)
 	}
 	return p, nil
+}
+
+// prefetch runs seq on a goroutine of its own, up to four chunks of 128
+// items ahead of next, so that producing the items (decoding a request
+// body) overlaps the work of the one who takes them (writing rows). stop
+// ends seq early and returns once its goroutine is done, so nothing seq
+// reads is used after stop.
+func prefetch[T any](seq iter.Seq2[T, error]) (next func() (T, error, bool), stop func()) {
+	type item struct {
+		v   T
+		err error
+	}
+	chunks := make(chan []item, 4)
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		defer close(chunks)
+		buf := make([]item, 0, 128)
+		send := func() bool {
+			select {
+			case chunks <- buf:
+				buf = make([]item, 0, 128)
+				return true
+			case <-done:
+				return false
+			}
+		}
+		for v, err := range seq {
+			if buf = append(buf, item{v, err}); len(buf) == cap(buf) && !send() {
+				return
+			}
+		}
+		if len(buf) > 0 {
+			send()
+		}
+	}()
+	var cur []item
+	next = func() (T, error, bool) {
+		for len(cur) == 0 {
+			c, ok := <-chunks
+			if !ok {
+				var zero T
+				return zero, nil, false
+			}
+			cur = c
+		}
+		it := cur[0]
+		cur = cur[1:]
+		return it.v, it.err, true
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() { close(done) })
+		<-finished
+	}
+	return next, stop
 }
