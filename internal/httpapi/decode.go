@@ -50,6 +50,32 @@ func newDecoder(r io.Reader) *decoder {
 	return &decoder{dec: jsontext.NewDecoder(r)}
 }
 
+// freeDecoders keeps up to 16 decoders of finished small bodies for the
+// next ones (a new jsontext decoder costs some thirty allocations); its
+// size is fixed, so what it keeps does not grow with concurrency.
+var freeDecoders = make(chan *decoder, 16)
+
+// reuseDecoder is newDecoder(r), from freeDecoders when one is there.
+func reuseDecoder(r io.Reader) *decoder {
+	select {
+	case d := <-freeDecoders:
+		d.dec.Reset(r)
+		return d
+	default:
+		return newDecoder(r)
+	}
+}
+
+// keepDecoder gives d to the next small body; nothing may use d, its
+// errors or the objects it kept, after.
+func keepDecoder(d *decoder) {
+	*d = decoder{dec: d.dec} // the kept objects and the errors stay with their users
+	select {
+	case freeDecoders <- d:
+	default:
+	}
+}
+
 // fail records that the value at field is wrong; decoding goes on, so one
 // answer lists every such field (up to maxFieldErrors).
 func (d *decoder) fail(at field, format string, args ...any) {
@@ -432,7 +458,11 @@ func decodeBody[T any](s *Server, limit int64, decode func(d *decoder) (T, error
 		// timeout, then decoded from memory: fewer reads and deadlines than
 		// streaming a body of a few hundred bytes.
 		rd, err := readSmall(w, r, rc, s.bodyIdle, limit)
-		d := newDecoder(rd)
+		d := reuseDecoder(rd)
+		if rd.Cap() <= 64<<10 {
+			// The answer and the handler are done with d when next returns.
+			defer keepDecoder(d)
+		}
 		if err == nil {
 			v, err = decode(d)
 		}
