@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// The batch routes decode their bodies themselves (decodeBatch); they must
+// The batch routes decode their bodies themselves (decode.go); they must
 // keep every rule huma applies to the other routes.
 func TestBatchDecodingRules(t *testing.T) {
 	each(t, func(t *testing.T, c *client) {

@@ -129,7 +129,7 @@ func TestNotFoundAndBadInput(t *testing.T) {
 	})
 }
 
-// The lead mounts the UI at "/" beside the API's routes; theirs must win.
+// The server mounts the UI at "/" beside the API's routes; theirs must win.
 func TestMountedBesideAPI(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, store.SQLite, false)
