@@ -81,6 +81,9 @@ func TestBrowserCompareAndInvestigate(t *testing.T) {
 				chromedp.WaitVisible(chromedp.CSS("#f-wrong")),
 				chromedp.Click(chromedp.CSS("#f-wrong")),
 				chromedp.Click(chromedp.CSS("#apply-filters")),
+				// The filtered page renders the box checked; the page before
+				// has only been clicked (and has wrong rows too).
+				chromedp.WaitVisible(chromedp.CSS("#f-wrong[checked]")),
 				chromedp.WaitVisible(chromedp.CSS("tr.wrong-row")),
 			)
 			labels("the predictions")
