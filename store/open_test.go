@@ -2,8 +2,10 @@ package store_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/mlopsdev/mlops/store"
@@ -64,11 +66,12 @@ func TestOpenSQLiteSaysWhy(t *testing.T) {
 			return filepath.Join(file, "x.db"), []string{file + " is a file, not a folder"}
 		}, true},
 	}
+	asRoot := os.Geteuid() == 0
 	for _, c := range cases {
+		if !c.asRoot && asRoot {
+			continue // root may write anywhere: run below as another user
+		}
 		t.Run(c.name, func(t *testing.T) {
-			if !c.asRoot && os.Geteuid() == 0 {
-				t.Skip("running as root, which may write to any file or folder whatever its mode: there is no permission error to report")
-			}
 			path, want := c.setup(t, t.TempDir())
 			s, err := store.Open(t.Context(), "sqlite:///"+path, store.Options{})
 			if err == nil {
@@ -84,6 +87,57 @@ func TestOpenSQLiteSaysWhy(t *testing.T) {
 				t.Errorf("Open(%s): error %q passes on the driver's misleading text", path, err)
 			}
 		})
+	}
+}
+
+// TestOpenSQLiteSaysWhyUnprivileged runs the permission cases of
+// TestOpenSQLiteSaysWhy when the tests run as root (as in CI), where modes
+// do not bind: a copy of this test binary runs them as the user nobody
+// (uid 65534), and each must pass there, not skip.
+func TestOpenSQLiteSaysWhyUnprivileged(t *testing.T) {
+	if os.Geteuid() != 0 {
+		return // TestOpenSQLiteSaysWhy ran them itself
+	}
+	// The copy must be reachable by nobody: the go tool's folders are not.
+	dir, err := os.MkdirTemp("", "mlops-open-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "store.test")
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run", "^TestOpenSQLiteSaysWhy$/^read-only", "-test.v", "-test.count=1")
+	cmd.Dir = dir
+	tmp := filepath.Join(dir, "tmp") // for the cases' t.TempDir, as nobody
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(tmp, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Env = []string{"TMPDIR=" + tmp, "PATH=" + os.Getenv("PATH")}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the permission cases as nobody: %v\n%s", err, out)
+	}
+	for _, name := range []string{"read-only_folder", "read-only_database_file"} {
+		if !strings.Contains(string(out), "--- PASS: TestOpenSQLiteSaysWhy/"+name) {
+			t.Errorf("the case %s did not pass as nobody:\n%s", name, out)
+		}
 	}
 }
 
