@@ -2,8 +2,6 @@ package monitor_test
 
 import (
 	"context"
-	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,22 +15,7 @@ import (
 var t0 = time.Date(2026, 5, 4, 0, 0, 0, 0, time.UTC)
 
 // clock is a settable clock injected through store.Options.Now.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
+type clock = storetest.Clock
 
 // each runs fn once per engine with a fresh store on a clock at t0 and a
 // monitor over it.
@@ -40,22 +23,20 @@ func each(t *testing.T, fn func(t *testing.T, s *store.Store, mon *monitor.Monit
 	t.Helper()
 	for _, engine := range storetest.Engines {
 		t.Run(string(engine), func(t *testing.T) {
-			c := &clock{now: t0}
+			c := storetest.NewClock(t0)
 			s := storetest.Open(t, engine, store.Options{Now: c.Now})
 			fn(t, s, monitor.New(s, monitor.Options{}), c)
 		})
 	}
 }
 
-func model(t *testing.T, s *store.Store, name, version string, features ...string) mlops.ModelVersion {
-	t.Helper()
-	m, err := s.ModelVersionCreate(context.Background(), mlops.NewModelVersion{ModelName: name, Version: version,
-		Algorithm: "logreg", FeatureNames: features})
-	if err != nil {
-		t.Fatalf("register %s %s: %v", name, version, err)
-	}
-	return m
-}
+// The fixtures of the monitoring tests, shared with the store's own.
+var (
+	model       = storetest.Model
+	enableRules = storetest.EnableRules
+	openAlerts  = storetest.OpenAlerts
+	actions     = storetest.Actions
+)
 
 // predict logs one prediction at the store clock's time.
 func predict(t *testing.T, s *store.Store, modelID, pred int64, actual *int64, features string) mlops.Prediction {
@@ -84,65 +65,16 @@ func near(t *testing.T, name string, got *float64, want float64) {
 	}
 }
 
-func enableRules(t *testing.T, s *store.Store, name string, edit func(*store.RuleSettings)) store.RuleSettings {
-	t.Helper()
-	r, err := s.RuleSettingsGet(context.Background(), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Enabled = true
-	if edit != nil {
-		edit(&r)
-	}
-	r, err = s.RuleSettingsPut(context.Background(), r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
 // hourWindows sets rules that compare the last hour with the hour before,
 // with at least 5 predictions each.
 func hourWindows(r *store.RuleSettings) {
 	r.MinSamples, r.CurrentWindowSeconds, r.ReferenceWindowSeconds = 5, 3600, 3600
 }
 
-func openAlerts(t *testing.T, s *store.Store) []mlops.Alert {
-	t.Helper()
-	var out []mlops.Alert
-	for _, st := range []mlops.AlertStatus{mlops.AlertActive, mlops.AlertAcknowledged} {
-		items, _, err := s.AlertList(context.Background(), store.AlertFilter{Status: st, Page: store.Page{Limit: -1}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, items...)
-	}
-	return out
-}
-
-func actions(t *testing.T, s *store.Store, status mlops.ActionStatus) []mlops.AgentAction {
-	t.Helper()
-	items, _, err := s.ActionList(context.Background(), store.ActionFilter{Status: status, Page: store.Page{Limit: -1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return items
-}
-
-// driftData logs the fixed drift data: ten reference predictions in the
-// hour from t0 with x = 1..10, and ten current ones in the next hour with
-// x = 1,1,1,1,3,5,7,9,9,9 (or shifted by shift). y is 5 throughout; "name"
-// and "flag" are not numbers; z appears only in the current window.
+// driftData logs storetest.DriftData's predictions from t0.
 func driftData(t *testing.T, s *store.Store, c *clock, refModel, curModel int64, shift float64) {
 	t.Helper()
-	for i := 1; i <= 10; i++ {
-		c.Set(t0.Add(time.Duration(i) * time.Minute))
-		predict(t, s, refModel, 0, nil, fmt.Sprintf(`{"x": %d, "y": 5, "name": "a", "flag": true}`, i))
-	}
-	for i, x := range []float64{1, 1, 1, 1, 3, 5, 7, 9, 9, 9} {
-		c.Set(t0.Add(time.Hour + time.Duration(i+1)*time.Minute))
-		predict(t, s, curModel, 0, nil, fmt.Sprintf(`{"x": %v, "y": 5, "z": 1.5, "name": "b"}`, x+shift))
-	}
+	storetest.DriftData(t, s, c, t0, refModel, curModel, shift)
 }
 
 func driftOpts() monitor.DriftCheckOptions {

@@ -14,7 +14,6 @@
 package monitor
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -40,7 +39,7 @@ type Options struct {
 	// LeaseTTL is how long a lease lasts unless renewed. Default
 	// DefaultLeaseTTL.
 	LeaseTTL time.Duration
-	// Logger receives the periodic loop's lines and failed lease renewals.
+	// Logger receives failed lease renewals and releases.
 	// Default: discard.
 	Logger *slog.Logger
 }
@@ -87,25 +86,4 @@ func newHolder() string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("%.64s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
-}
-
-// Loop runs the rules every interval until ctx ends (mlops serve). A failed
-// run is logged and tried again at the next tick.
-func (m *Monitor) Loop(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		res, err := m.RulesRun(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			m.log.WarnContext(ctx, "rules run failed", "error", err.Error())
-		case err == nil && !res.Skipped:
-			m.log.InfoContext(ctx, "rules run", "models", res.Models, "outcomes", len(res.Outcomes))
-		}
-	}
 }

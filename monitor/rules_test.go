@@ -252,7 +252,7 @@ func TestRulesRunConcurrentHolders(t *testing.T) {
 	for _, engine := range storetest.Engines {
 		t.Run(string(engine), func(t *testing.T) {
 			ctx := context.Background()
-			c := &clock{now: t0}
+			c := storetest.NewClock(t0)
 			url := storetest.URL(t, engine)
 			stores := []*store.Store{storetest.OpenURL(t, url, store.Options{Now: c.Now}), storetest.OpenURL(t, url, store.Options{Now: c.Now})}
 			s := stores[0]
@@ -352,7 +352,7 @@ func TestRulesLeaseRenewed(t *testing.T) {
 	for _, engine := range storetest.Engines {
 		t.Run(string(engine), func(t *testing.T) {
 			ctx := context.Background()
-			c := &clock{now: t0}
+			c := storetest.NewClock(t0)
 			url := storetest.URL(t, engine)
 			s := storetest.OpenURL(t, url, store.Options{Now: c.Now})
 			other := monitor.New(storetest.OpenURL(t, url, store.Options{Now: c.Now}), monitor.Options{Holder: "other"})

@@ -166,6 +166,20 @@ func every(ctx context.Context, interval time.Duration, fn func(ctx context.Cont
 	}
 }
 
+// rulesLoop runs the rules every interval until ctx ends. A failed run is
+// logged and tried again at the next tick.
+func rulesLoop(ctx context.Context, m *monitor.Monitor, interval time.Duration, log *slog.Logger) {
+	every(ctx, interval, func(ctx context.Context) {
+		res, err := m.RulesRun(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.WarnContext(ctx, "rules run failed", "error", err.Error())
+		case err == nil && !res.Skipped:
+			log.InfoContext(ctx, "rules run", "models", res.Models, "outcomes", len(res.Outcomes))
+		}
+	})
+}
+
 // expiryEvery is how often serve expires pending actions past their
 // expires_at (a decision on one expires it at once anyway).
 const expiryEvery = 10 * time.Second

@@ -165,7 +165,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	go func() {
 		defer close(rulesDone)
 		if *rulesEvery > 0 {
-			monitor.New(st, monitor.Options{Logger: e.Logger}).Loop(rulesCtx, *rulesEvery)
+			rulesLoop(rulesCtx, monitor.New(st, monitor.Options{Logger: e.Logger}), *rulesEvery, e.Logger)
 		}
 	}()
 	defer func() { stopRules(); <-rulesDone }()

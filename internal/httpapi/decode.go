@@ -121,13 +121,8 @@ func (d *decoder) err() error {
 	return &d.verr
 }
 
-// value reads the next value; its bytes are valid until the next read.
-func (d *decoder) value() (jsontext.Value, error) {
-	return d.dec.ReadValue()
-}
-
-// object reads a JSON object at field (an item of a list when field ends
-// in "]"), calling member for each member name; member must read the
+// object reads a JSON object at at (the body, a member, or an item of a
+// list), calling member for each member name; member must read the
 // member's value. A value that is not an object is a field error.
 func (d *decoder) object(at field, member func(name []byte) error) (isObject bool, err error) {
 	if k := d.dec.PeekKind(); k != '{' {
@@ -137,18 +132,17 @@ func (d *decoder) object(at field, member func(name []byte) error) (isObject boo
 		return true, err
 	}
 	for d.dec.PeekKind() != '}' {
-		name, err := d.dec.ReadValue() // the quoted name
+		quoted, err := d.dec.ReadValue()
 		if err != nil {
 			return true, err
 		}
-		raw := name
+		name := []byte(quoted[1 : len(quoted)-1])
 		if bytes.IndexByte(name, '\\') >= 0 {
-			if raw, err = jsontext.AppendUnquote(nil, name); err != nil {
+			if name, err = jsontext.AppendUnquote(nil, quoted); err != nil {
 				return true, err
 			}
-			raw = append(append([]byte{'"'}, raw...), '"')
 		}
-		if err := member(raw[1 : len(raw)-1]); err != nil {
+		if err := member(name); err != nil {
 			return true, err
 		}
 	}

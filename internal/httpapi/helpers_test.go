@@ -50,22 +50,7 @@ func (c *client) with(kv ...string) *client {
 func (c *client) bearer(secret string) *client { return c.with("Authorization", "Bearer "+secret) }
 
 // syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = storetest.LogBuffer
 
 // serve starts the API over st on a real listener.
 func serve(t testing.TB, st *store.Store) *client {

@@ -24,7 +24,7 @@ func edgeEach(t *testing.T, fn func(t *testing.T, c *client, clk *loopClock)) {
 	t.Helper()
 	for _, engine := range storetest.Engines {
 		t.Run(string(engine), func(t *testing.T) {
-			clk := &loopClock{now: loopT0}
+			clk := storetest.NewClock(loopT0)
 			st := storetest.Open(t, engine, store.Options{Now: clk.Now})
 			ui, err := webui.New(st, webui.Options{Now: clk.Now})
 			if err != nil {

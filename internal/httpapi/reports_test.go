@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,22 +11,7 @@ import (
 )
 
 // loopClock is a settable clock for the closing-the-loop tests.
-type loopClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *loopClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *loopClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
+type loopClock = storetest.Clock
 
 var loopT0 = time.Date(2026, 5, 4, 0, 0, 0, 0, time.UTC)
 
@@ -36,7 +20,7 @@ func loopEach(t *testing.T, fn func(t *testing.T, c *client, clk *loopClock)) {
 	t.Helper()
 	for _, engine := range storetest.Engines {
 		t.Run(string(engine), func(t *testing.T) {
-			clk := &loopClock{now: loopT0}
+			clk := storetest.NewClock(loopT0)
 			fn(t, serve(t, storetest.Open(t, engine, store.Options{Now: clk.Now})), clk)
 		})
 	}

@@ -27,7 +27,7 @@ func BenchmarkPages(b *testing.B) {
 	for _, engine := range storetest.Engines {
 		b.Run(string(engine), func(b *testing.B) {
 			ctx := context.Background()
-			clk := &clock{t: time.Now().UTC().Add(-7 * 24 * time.Hour).Truncate(time.Second)}
+			clk := storetest.NewClock(time.Now().UTC().Add(-7 * 24 * time.Hour).Truncate(time.Second))
 			st := storetest.Open(b, engine, store.Options{Now: clk.Now})
 			var ids []int64
 			for i := 0; i < 5; i++ {

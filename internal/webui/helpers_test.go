@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,22 +23,7 @@ import (
 )
 
 // clock is a settable test clock shared by the store and the UI.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
+type clock = storetest.Clock
 
 // t0 is the start of the seeded day; the clock ends at t0+5h.
 var t0 = time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
@@ -92,7 +76,7 @@ func newEnvAuth(t *testing.T, engine store.Engine, doSeed bool, mode auth.Mode) 
 // test clock).
 func newEnvWith(t *testing.T, engine store.Engine, doSeed bool, mode auth.Mode, opts store.Options) *env {
 	t.Helper()
-	clk := &clock{t: t0}
+	clk := storetest.NewClock(t0)
 	opts.Now = clk.Now
 	st := storetest.Open(t, engine, opts)
 	e := &env{st: st, clk: clk}
