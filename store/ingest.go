@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -350,20 +348,7 @@ func (g *Ingester) checkModels(ctx context.Context, live []*ingestReq) []*ingest
 	if len(unknown) == 0 {
 		return live
 	}
-	var b strings.Builder
-	b.WriteString(`SELECT id FROM model_versions WHERE id IN (`)
-	for i, id := range unknown {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(strconv.FormatInt(id, 10)) // integers only: no user text in SQL
-	}
-	b.WriteByte(')')
-	rows, err := g.s.reader().QueryContext(ctx, b.String())
-	found, err := collect(rows, err, func(sc scanner) (int64, error) {
-		var id int64
-		return id, sc.Scan(&id)
-	})
+	found, err := existingModels(ctx, g.s.reader(), unknown)
 	if err != nil {
 		return live // the insert (and its foreign key) will tell
 	}

@@ -220,22 +220,11 @@ func (s *Store) checkModelIDs(ctx context.Context, list string, n int, modelID f
 	if len(seen) == 0 {
 		return nil
 	}
-	var b strings.Builder
-	b.WriteString(`SELECT id FROM model_versions WHERE id IN (`)
-	first := true
+	ids := make([]int64, 0, len(seen))
 	for id := range seen {
-		if !first {
-			b.WriteByte(',')
-		}
-		first = false
-		b.WriteString(strconv.FormatInt(id, 10)) // integers only: no user text in SQL
+		ids = append(ids, id)
 	}
-	b.WriteByte(')')
-	rows, err := s.writer().QueryContext(ctx, b.String())
-	found, err := collect(rows, err, func(sc scanner) (int64, error) {
-		var id int64
-		return id, sc.Scan(&id)
-	})
+	found, err := existingModels(ctx, s.writer(), ids)
 	if err != nil {
 		return err
 	}
@@ -248,6 +237,25 @@ func (s *Store) checkModelIDs(ctx context.Context, list string, n int, modelID f
 		}
 	}
 	return nil
+}
+
+// existingModels returns which of ids (positive, distinct) are model
+// versions, in one query.
+func existingModels(ctx context.Context, q querier, ids []int64) ([]int64, error) {
+	var b strings.Builder
+	b.WriteString(`SELECT id FROM model_versions WHERE id IN (`)
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatInt(id, 10)) // integers only: no user text in SQL
+	}
+	b.WriteByte(')')
+	rows, err := q.QueryContext(ctx, b.String())
+	return collect(rows, err, func(sc scanner) (int64, error) {
+		var id int64
+		return id, sc.Scan(&id)
+	})
 }
 
 func prefixErr(err error, prefix string) error {
