@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -44,6 +45,21 @@ type decoder struct {
 	more  int                   // field errors beyond maxFieldErrors
 	arena []byte                // holds the raw objects kept from the body
 	src   *blocks               // the body, when it was received whole
+	out   *answer               // the answer written by decodeBody, kept with d
+}
+
+// answer is a JSON answer encoded before it is written, as huma encodes
+// one (encoding/json, HTML characters not escaped, a final newline).
+type answer struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+func newAnswer() *answer {
+	a := &answer{}
+	a.enc = json.NewEncoder(&a.buf)
+	a.enc.SetEscapeHTML(false)
+	return a
 }
 
 func newDecoder(r io.Reader) *decoder {
@@ -69,7 +85,10 @@ func reuseDecoder(r io.Reader) *decoder {
 // keepDecoder gives d to the next small body; nothing may use d, its
 // errors or the objects it kept, after.
 func keepDecoder(d *decoder) {
-	*d = decoder{dec: d.dec} // the kept objects and the errors stay with their users
+	*d = decoder{dec: d.dec, out: d.out} // the kept objects and the errors stay with their users
+	if d.out != nil {
+		d.out.buf.Reset()
+	}
 	select {
 	case freeDecoders <- d:
 	default:
@@ -436,7 +455,13 @@ type decoded struct {
 // decode before the handler runs (after the access check); the handler
 // takes the result with decodedBody. limit bounds the body: a larger one
 // is 413, refused from its Content-Length before any byte is read.
-func decodeBody[T any](s *Server, limit int64, decode func(d *decoder) (T, error)) func(huma.Context, func(huma.Context)) {
+//
+// With store, a valid body is stored and answered 201 right here, without
+// huma's handler path (its response writer and a second context timer
+// cost more than decoding and storing the item); only a failure goes on to
+// the handler, which answers it as every route does (Server.problem). A
+// request that carries an Idempotency-Key always goes the handler's way.
+func decodeBody[T any](s *Server, limit int64, decode func(d *decoder) (T, error), store func(ctx context.Context, v T) (any, error)) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
 		r, w := humago.Unwrap(ctx)
 		var res decoded
@@ -473,8 +498,34 @@ func decodeBody[T any](s *Server, limit int64, decode func(d *decoder) (T, error
 			_ = rc.SetReadDeadline(time.Time{})
 			err = d.err()
 		}
+		if err == nil && store != nil && r.Header.Get("Idempotency-Key") == "" {
+			sctx, cancel := context.WithTimeout(ctx.Context(), s.timeout)
+			out, serr := store(sctx, v)
+			cancel()
+			if serr == nil {
+				d.answer(w, http.StatusCreated, out)
+				return
+			}
+			err = serr
+		}
 		next(huma.WithValue(ctx, decodedKey{}, decoded{v: v, err: err}))
 	}
+}
+
+// answer writes v as the JSON answer with status, byte for byte what huma
+// writes for a route's body. An error writing it is the connection's: the
+// client has gone.
+func (d *decoder) answer(w http.ResponseWriter, status int, v any) {
+	if d.out == nil {
+		d.out = newAnswer()
+	}
+	if err := d.out.enc.Encode(v); err != nil {
+		writeProblem(w, newProblem(http.StatusInternalServerError, "internal error: the answer could not be encoded ("+err.Error()+"); this is a bug, please report it"))
+		return
+	}
+	w.Header()["Content-Type"] = []string{"application/json"}
+	w.WriteHeader(status)
+	_, _ = w.Write(d.out.buf.Bytes())
 }
 
 // receiveBatch returns a huma middleware that receives a batch body whole
@@ -719,18 +770,23 @@ func registerIngest[In, Out any](api huma.API, s *Server, r ingestRoutes[In, Out
 		op.Method, op.Tags, op.DefaultStatus = http.MethodPost, r.tags, http.StatusCreated
 		op.Errors = []int{http.StatusRequestTimeout}
 	}
+	storeOne := func(ctx context.Context, in In) (Out, error) {
+		out, err := r.store(ctx, in)
+		if err == nil {
+			s.m.ingest(r.table, 1)
+		}
+		return out, err
+	}
 	r.one.Path = r.path
-	r.one.Middlewares = huma.Middlewares{decodeBody(s, MaxBodyBytes, func(d *decoder) (In, error) { return r.item(d, field{}) })}
+	r.one.Middlewares = huma.Middlewares{decodeBody(s, MaxBodyBytes,
+		func(d *decoder) (In, error) { return r.item(d, field{}) },
+		func(ctx context.Context, in In) (any, error) { return storeOne(ctx, in) })}
 	handle(api, s, mlops.PermIngest, r.one, func(ctx context.Context, _ *struct{}) (*body[Out], error) {
 		in, err := decodedBody[In](ctx)
 		if err != nil {
 			return nil, err
 		}
-		out, err := r.store(ctx, in)
-		if err == nil {
-			s.m.ingest(r.table, 1)
-		}
-		return ok(out, err)
+		return ok(storeOne(ctx, in))
 	})
 	r.batch.Path, r.batch.MaxBodyBytes = r.path+"/batch", MaxBatchBodyBytes
 	r.batch.Middlewares = huma.Middlewares{s.receiveBatch}
