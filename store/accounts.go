@@ -74,13 +74,13 @@ func (s *Store) UserCreate(ctx context.Context, in NewUser) (mlops.User, error) 
 
 // UserGet returns a user by name.
 func (s *Store) UserGet(ctx context.Context, name string) (mlops.User, error) {
-	return getOne(s.reader().QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE name = $1`, name), scanUser,
+	return getOne(s.primary().QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE name = $1`, name), scanUser,
 		"user %q", name)
 }
 
 // UserByID returns a user by id.
 func (s *Store) UserByID(ctx context.Context, id int64) (mlops.User, error) {
-	return getOne(s.reader().QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id), scanUser,
+	return getOne(s.primary().QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id), scanUser,
 		"user %d", id)
 }
 
@@ -89,7 +89,7 @@ func (s *Store) UserByID(ctx context.Context, id int64) (mlops.User, error) {
 func (s *Store) UserPasswordHash(ctx context.Context, name string) (mlops.User, string, error) {
 	var hash string
 	u, err := scanUser(scanFunc(func(dest ...any) error {
-		return s.reader().QueryRowContext(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE name = $1`, name).
+		return s.primary().QueryRowContext(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE name = $1`, name).
 			Scan(append(dest, &hash)...)
 	}))
 	if err != nil {
@@ -105,7 +105,7 @@ func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
 
 // UserList lists every user by name.
 func (s *Store) UserList(ctx context.Context) ([]mlops.User, error) {
-	rows, err := s.reader().QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY name`)
+	rows, err := s.primary().QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY name`)
 	return collect(rows, err, scanUser)
 }
 
@@ -171,7 +171,7 @@ func (s *Store) UserUpdate(ctx context.Context, name string, c UserChange) (mlop
 // over).
 func (s *Store) AccountsExist(ctx context.Context) (bool, error) {
 	var n int
-	err := s.reader().QueryRowContext(ctx, `SELECT
+	err := s.primary().QueryRowContext(ctx, `SELECT
 		(SELECT COUNT(*) FROM (SELECT 1 FROM users LIMIT 1) u) + (SELECT COUNT(*) FROM (SELECT 1 FROM api_tokens LIMIT 1) t)`).Scan(&n)
 	return n > 0, classify(err)
 }
@@ -239,14 +239,14 @@ func (s *Store) TokenList(ctx context.Context, includeRevoked bool) ([]mlops.Tok
 	if includeRevoked {
 		cond = ``
 	}
-	rows, err := s.reader().QueryContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens`+cond+` ORDER BY name, id`)
+	rows, err := s.primary().QueryContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens`+cond+` ORDER BY name, id`)
 	return collect(rows, err, scanToken)
 }
 
 // TokenBySecretHash finds a token by the hash of its secret, revoked and
 // expired ones included (the caller decides).
 func (s *Store) TokenBySecretHash(ctx context.Context, hash string) (mlops.Token, error) {
-	return getOne(s.reader().QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE secret_hash = $1`, hash),
+	return getOne(s.primary().QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE secret_hash = $1`, hash),
 		scanToken, "token")
 }
 
@@ -292,7 +292,7 @@ func (s *Store) SessionCreate(ctx context.Context, idHash string, userID int64, 
 // SessionGet returns a session by the hash of its cookie value.
 func (s *Store) SessionGet(ctx context.Context, idHash string) (Session, error) {
 	var ss Session
-	err := s.reader().QueryRowContext(ctx, `SELECT user_id, created_at, last_seen_at FROM sessions WHERE id_hash = $1`, idHash).
+	err := s.primary().QueryRowContext(ctx, `SELECT user_id, created_at, last_seen_at FROM sessions WHERE id_hash = $1`, idHash).
 		Scan(&ss.UserID, &ss.CreatedAt, &ss.LastSeenAt)
 	if err != nil {
 		return ss, notFound(err, "session")
@@ -352,12 +352,12 @@ func (s *Store) SignInFailures(ctx context.Context, name string, since time.Time
 		last sql.NullTime
 	)
 	// MAX over a timestamp column reads back as text on SQLite; order instead.
-	err := s.reader().QueryRowContext(ctx, `SELECT COUNT(*) FROM signin_failures WHERE name = $1 AND at >= $2`,
+	err := s.primary().QueryRowContext(ctx, `SELECT COUNT(*) FROM signin_failures WHERE name = $1 AND at >= $2`,
 		name, since.UTC()).Scan(&n)
 	if err != nil || n == 0 {
 		return n, time.Time{}, classify(err)
 	}
-	err = s.reader().QueryRowContext(ctx, `SELECT at FROM signin_failures WHERE name = $1 ORDER BY at DESC, id DESC LIMIT 1`, name).Scan(&last)
+	err = s.primary().QueryRowContext(ctx, `SELECT at FROM signin_failures WHERE name = $1 ORDER BY at DESC, id DESC LIMIT 1`, name).Scan(&last)
 	return n, last.Time.UTC(), classify(err)
 }
 

@@ -38,9 +38,10 @@ func scanAction(sc scanner) (mlops.AgentAction, error) {
 	return a, nil
 }
 
-// withApprovals fills in the approvals of actions (one query) and the
-// number each needs under the store's policy.
-func (s *Store) withApprovals(ctx context.Context, actions []mlops.AgentAction) error {
+// withApprovals fills in the approvals of actions (one query on db, where
+// the actions were read) and the number each needs under the store's
+// policy.
+func (s *Store) withApprovals(ctx context.Context, db querier, actions []mlops.AgentAction) error {
 	if len(actions) == 0 {
 		return nil
 	}
@@ -55,7 +56,7 @@ func (s *Store) withApprovals(ctx context.Context, actions []mlops.AgentAction) 
 		byID[a.ID] = a
 		ids = append(ids, strconv.FormatInt(a.ID, 10))
 	}
-	rows, err := s.reader().QueryContext(ctx, `SELECT action_id, by_name, by_kind, at, comment FROM action_approvals
+	rows, err := db.QueryContext(ctx, `SELECT action_id, by_name, by_kind, at, comment FROM action_approvals
 		WHERE action_id IN (`+strings.Join(ids, ",")+`) ORDER BY at, id`)
 	if err != nil {
 		return classify(err)
@@ -77,10 +78,10 @@ func (s *Store) withApprovals(ctx context.Context, actions []mlops.AgentAction) 
 	return classify(rows.Err())
 }
 
-// withApproval is withApprovals for one action.
+// withApproval is withApprovals for one action read on the primary.
 func (s *Store) withApproval(ctx context.Context, a mlops.AgentAction) (mlops.AgentAction, error) {
 	one := []mlops.AgentAction{a}
-	if err := s.withApprovals(ctx, one); err != nil {
+	if err := s.withApprovals(ctx, s.primary(), one); err != nil {
 		return a, err
 	}
 	return one[0], nil
@@ -124,7 +125,7 @@ func (s *Store) ActionCreate(ctx context.Context, in mlops.NewAgentAction) (mlop
 
 // ActionGet returns one action by its action_id.
 func (s *Store) ActionGet(ctx context.Context, actionID string) (mlops.AgentAction, error) {
-	a, err := scanAction(s.reader().QueryRowContext(ctx, `SELECT `+actionColumns+` FROM agent_actions WHERE action_id = $1`, actionID))
+	a, err := scanAction(s.primary().QueryRowContext(ctx, `SELECT `+actionColumns+` FROM agent_actions WHERE action_id = $1`, actionID))
 	if err != nil {
 		return a, notFound(err, "action %q", actionID)
 	}
@@ -168,12 +169,13 @@ func (s *Store) ActionList(ctx context.Context, f ActionFilter) ([]mlops.AgentAc
 // actionPage runs one page of a query over agent_actions, ordered by
 // order, and fills in each action's approvals.
 func (s *Store) actionPage(ctx context.Context, q query, order string, limit int) ([]mlops.AgentAction, string, error) {
-	items, next, err := listPage(ctx, s.reader(), `SELECT `+actionColumns+` FROM agent_actions`, q, order, limit, scanAction,
+	db := s.reader()
+	items, next, err := listPage(ctx, db, `SELECT `+actionColumns+` FROM agent_actions`, q, order, limit, scanAction,
 		func(a mlops.AgentAction) Cursor { return Cursor{a.CreatedAt, a.ID} })
 	if err != nil {
 		return nil, "", err
 	}
-	if err := s.withApprovals(ctx, items); err != nil {
+	if err := s.withApprovals(ctx, db, items); err != nil {
 		return nil, "", err
 	}
 	return items, next, nil
@@ -391,7 +393,7 @@ func (s *Store) ActionsExpire(ctx context.Context, actionIDs ...string) ([]mlops
 		if err != nil {
 			return nil, err
 		}
-		if err := tx.withApprovals(ctx, expired); err != nil {
+		if err := tx.withApprovals(ctx, tx.primary(), expired); err != nil {
 			return nil, err
 		}
 		changes := make([]change, len(expired))

@@ -146,7 +146,7 @@ func (s *Store) alertLocked(ctx context.Context, id int64) (mlops.Alert, error) 
 
 // AlertGet returns one alert.
 func (s *Store) AlertGet(ctx context.Context, id int64) (mlops.Alert, error) {
-	return getOne(s.reader().QueryRowContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE id = $1`, id), scanAlert,
+	return getOne(s.primary().QueryRowContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE id = $1`, id), scanAlert,
 		"alert %d", id)
 }
 

@@ -137,20 +137,25 @@ const (
 	auditMoveSQL = `UPDATE audit_head SET last_seq = $1, last_hash = $2 WHERE id = 1`
 )
 
-// preparedAudit holds the audit statements prepared on the SQLite writer:
-// preparing them in every audited transaction cost a quarter of an
-// approval. Shared by a store and its transaction-bound copies.
-type preparedAudit struct {
-	mu                 sync.Mutex
-	ready              bool
-	insert, head, move *sql.Stmt
+// prepared holds statements prepared on the SQLite writer, which parses
+// every statement it is given: preparing the audit statements in every
+// audited transaction cost a quarter of an approval, and the statements of
+// a single metric point a fifth of its write. Shared by a store and its
+// transaction-bound copies.
+type prepared struct {
+	sqls  []string
+	mu    sync.Mutex
+	ready bool
+	stmts []*sql.Stmt // as sqls, once ready
 }
+
+func newPrepared(sqls ...string) *prepared { return &prepared{sqls: sqls} }
 
 // prepare prepares the statements on db unless done. It runs before a
 // transaction takes the writer's one connection (preparing inside one
-// would wait for that connection forever). Before the audit tables exist
-// it fails, and audit runs the plain statements.
-func (p *preparedAudit) prepare(ctx context.Context, db *sql.DB) {
+// would wait for that connection forever). Before their tables exist it
+// fails, and the plain statements run instead.
+func (p *prepared) prepare(ctx context.Context, db *sql.DB) {
 	p.mu.Lock()
 	ready := p.ready
 	p.mu.Unlock()
@@ -165,7 +170,7 @@ func (p *preparedAudit) prepare(ctx context.Context, db *sql.DB) {
 			st.Close()
 		}
 	}
-	for _, q := range []string{auditInsertSQL, auditHeadSQL, auditMoveSQL} {
+	for _, q := range p.sqls {
 		st, err := db.PrepareContext(ctx, q)
 		if err != nil {
 			closeAll()
@@ -179,32 +184,38 @@ func (p *preparedAudit) prepare(ctx context.Context, db *sql.DB) {
 		closeAll()
 		return
 	}
-	p.insert, p.head, p.move, p.ready = sts[0], sts[1], sts[2], true
+	p.stmts, p.ready = sts, true
 }
 
-// auditStmts are the statements audit runs, bound to the transaction.
-type auditStmts struct {
-	insert, head, move interface {
-		ExecContext(ctx context.Context, args ...any) (sql.Result, error)
-		QueryRowContext(ctx context.Context, args ...any) *sql.Row
-	}
-}
-
-// auditStatements returns the audit statements for s's transaction: the
-// prepared ones on SQLite (unless DATABASE_ECHO, which logs each statement
-// as it runs), else plain ones.
-func (s *Store) auditStatements(ctx context.Context) (auditStmts, error) {
-	if p := s.auditPrep; p != nil && !s.echo {
+// stmt is a statement of s's transaction: the i-th of p prepared on
+// SQLite (unless DATABASE_ECHO, which logs each statement as it runs),
+// else the plain text.
+func (s *Store) stmt(ctx context.Context, p *prepared, i int) execQuerier {
+	if s.engine == SQLite && !s.echo && s.tx != nil {
 		p.mu.Lock()
 		ready := p.ready
 		p.mu.Unlock()
 		if ready {
-			return auditStmts{insert: s.tx.StmtContext(ctx, p.insert), head: s.tx.StmtContext(ctx, p.head),
-				move: s.tx.StmtContext(ctx, p.move)}, nil
+			return s.tx.StmtContext(ctx, p.stmts[i])
 		}
 	}
-	w := s.writer()
-	return auditStmts{insert: plainStmt{w, auditInsertSQL}, head: plainStmt{w, auditHeadSQL}, move: plainStmt{w, auditMoveSQL}}, nil
+	return plainStmt{s.writer(), p.sqls[i]}
+}
+
+// execQuerier runs one statement with its arguments.
+type execQuerier interface {
+	ExecContext(ctx context.Context, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, args ...any) *sql.Row
+}
+
+// auditStmts are the statements audit runs, bound to the transaction.
+type auditStmts struct {
+	insert, head, move execQuerier
+}
+
+// auditStatements returns the audit statements for s's transaction.
+func (s *Store) auditStatements(ctx context.Context) (auditStmts, error) {
+	return auditStmts{insert: s.stmt(ctx, s.auditPrep, 0), head: s.stmt(ctx, s.auditPrep, 1), move: s.stmt(ctx, s.auditPrep, 2)}, nil
 }
 
 // plainStmt runs one statement's text on a querier.
@@ -331,7 +342,7 @@ func (s *Store) AuditSeal(ctx context.Context) (int64, error) {
 // AuditUnsealed counts the committed events not yet sealed into the chain.
 func (s *Store) AuditUnsealed(ctx context.Context) (int64, error) {
 	var n int64
-	err := s.reader().QueryRowContext(ctx, `SELECT count(*) FROM audit_events WHERE seq IS NULL`).Scan(&n)
+	err := s.primary().QueryRowContext(ctx, `SELECT count(*) FROM audit_events WHERE seq IS NULL`).Scan(&n)
 	return n, classify(err)
 }
 
@@ -520,13 +531,13 @@ func (s *Store) AuditVerify(ctx context.Context, from int64, progress func(check
 	// may extend the chain meanwhile, and those events are for the next run.
 	var headSeq int64
 	var headHash string
-	if err := s.reader().QueryRowContext(ctx, auditHeadSQL).Scan(&headSeq, &headHash); err != nil {
+	if err := s.primary().QueryRowContext(ctx, auditHeadSQL).Scan(&headSeq, &headHash); err != nil {
 		return 0, classify(err)
 	}
 	startSeq := int64(0)
 	if from > 0 {
 		var seq sql.NullInt64
-		if err := s.reader().QueryRowContext(ctx, `SELECT seq FROM audit_events WHERE id = $1`, from).Scan(&seq); err != nil {
+		if err := s.primary().QueryRowContext(ctx, `SELECT seq FROM audit_events WHERE id = $1`, from).Scan(&seq); err != nil {
 			return 0, notFound(err, "audit event %d (choose an id that exists, or leave --from out)", from)
 		}
 		startSeq = seq.Int64
@@ -541,7 +552,7 @@ func (s *Store) AuditVerify(ctx context.Context, from int64, progress func(check
 	const page = 10000
 	after := startSeq - 1
 	for {
-		rows, err := s.reader().QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events
+		rows, err := s.primary().QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events
 			WHERE seq IS NOT NULL AND seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3`, after, headSeq, page)
 		events, err := collect(rows, err, scanAudit)
 		if err != nil {
@@ -608,7 +619,7 @@ func (s *Store) checkChainStart(ctx context.Context, e mlops.AuditEvent, trusted
 		}
 		return nil
 	}
-	rows, err := s.reader().QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events
+	rows, err := s.primary().QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events
 		WHERE event = 'audit.pruned' AND seq IS NOT NULL ORDER BY seq DESC`)
 	cps, err := collect(rows, err, scanAudit)
 	if err != nil {

@@ -74,7 +74,7 @@ func driftReportChange(d mlops.DriftReport) change {
 
 // DriftReportGet returns one drift report.
 func (s *Store) DriftReportGet(ctx context.Context, id int64) (mlops.DriftReport, error) {
-	return getOne(s.reader().QueryRowContext(ctx, `SELECT `+driftColumns+` FROM drift_reports WHERE id = $1`, id), scanDrift,
+	return getOne(s.primary().QueryRowContext(ctx, `SELECT `+driftColumns+` FROM drift_reports WHERE id = $1`, id), scanDrift,
 		"drift report %d", id)
 }
 
@@ -85,7 +85,7 @@ func (s *Store) DriftReportLatest(ctx context.Context, modelID int64) (mlops.Dri
 	if modelID != 0 {
 		q.add("model_id = ?", modelID)
 	}
-	d, err := scanDrift(s.reader().QueryRowContext(ctx, `SELECT `+driftColumns+` FROM drift_reports`+q.sql()+
+	d, err := scanDrift(s.primary().QueryRowContext(ctx, `SELECT `+driftColumns+` FROM drift_reports`+q.sql()+
 		` ORDER BY created_at DESC, id DESC LIMIT 1`, q.args...))
 	if err != nil {
 		if modelID == 0 {

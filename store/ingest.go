@@ -284,6 +284,8 @@ func (g *Ingester) flush(batch []*ingestReq) {
 		}
 		live = append(live, r)
 	}
+	ctx, span := g.s.startIngestSpan(ctx, live) // does nothing unless tracing is on
+	defer span.End()
 	live = g.checkModels(ctx, live)
 	if len(live) == 0 {
 		return
@@ -348,7 +350,7 @@ func (g *Ingester) checkModels(ctx context.Context, live []*ingestReq) []*ingest
 	if len(unknown) == 0 {
 		return live
 	}
-	found, err := existingModels(ctx, g.s.reader(), unknown)
+	found, err := existingModels(ctx, g.s.primary(), unknown)
 	if err != nil {
 		return live // the insert (and its foreign key) will tell
 	}

@@ -71,7 +71,7 @@ func (s *Store) ModelVersionCreate(ctx context.Context, in mlops.NewModelVersion
 
 // ModelVersionGet returns one model version (the seed's get_model_version).
 func (s *Store) ModelVersionGet(ctx context.Context, id int64) (mlops.ModelVersion, error) {
-	return getOne(s.reader().QueryRowContext(ctx, `SELECT `+modelColumns+` FROM model_versions WHERE id = $1`, id), scanModel,
+	return getOne(s.primary().QueryRowContext(ctx, `SELECT `+modelColumns+` FROM model_versions WHERE id = $1`, id), scanModel,
 		"model version %d", id)
 }
 
@@ -106,10 +106,10 @@ func (f ModelVersionFilter) where() (query, error) {
 func (s *Store) ModelVersionActive(ctx context.Context, modelName string) (mlops.ModelVersion, error) {
 	var row *sql.Row
 	if modelName == "" {
-		row = s.reader().QueryRowContext(ctx, `SELECT `+modelColumns+` FROM model_versions
+		row = s.primary().QueryRowContext(ctx, `SELECT `+modelColumns+` FROM model_versions
 			WHERE is_active ORDER BY activated_at DESC, id DESC LIMIT 1`)
 	} else {
-		row = s.reader().QueryRowContext(ctx, `SELECT `+modelColumns+` FROM model_versions
+		row = s.primary().QueryRowContext(ctx, `SELECT `+modelColumns+` FROM model_versions
 			WHERE is_active AND model_name = $1`, modelName)
 	}
 	m, err := scanModel(row)
@@ -179,7 +179,7 @@ func (s *Store) ModelVersionActivate(ctx context.Context, id int64) (mlops.Model
 // time at, from the activation history; ErrNotFound when none was.
 func (s *Store) ModelVersionActiveAt(ctx context.Context, modelName string, at time.Time) (mlops.ModelVersion, error) {
 	var id int64
-	err := s.reader().QueryRowContext(ctx, `SELECT model_id FROM model_activations WHERE model_name = $1 AND at <= $2
+	err := s.primary().QueryRowContext(ctx, `SELECT model_id FROM model_activations WHERE model_name = $1 AND at <= $2
 		ORDER BY at DESC, id DESC LIMIT 1`, modelName, at.UTC()).Scan(&id)
 	if err != nil {
 		return mlops.ModelVersion{}, notFound(err, "version of model %q active at %s (none had been activated by then)",

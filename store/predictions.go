@@ -94,7 +94,9 @@ func (s *Store) PredictionsCheck(in []mlops.NewPrediction) error {
 // the first whose model_id has no model version, is a ValidationError
 // naming its index. The batch is recorded as one predictions.logged event
 // (see batchChange) in the same transaction; single predictions are not
-// audited.
+// audited. With an idempotency key in ctx (WithIdempotencyKey) the key and
+// the answer are stored in the same transaction too, and a repeat returns
+// *Replayed.
 func (s *Store) PredictionCreateSeq(ctx context.Context, seq iter.Seq2[mlops.NewPrediction, error]) ([]int64, error) {
 	now := s.Now()
 	var (
@@ -124,7 +126,10 @@ func (s *Store) PredictionCreateSeq(ctx context.Context, seq iter.Seq2[mlops.New
 	defer stop()
 	var ids []int64
 	err := s.InTx(ctx, func(tx *Store) error {
-		var err error
+		keyed, err := tx.batchKey(ctx)
+		if err != nil {
+			return err
+		}
 		ids, err = tx.bulkRows(ctx, "predictions", predictionCols, func(v []any) (bool, error) {
 			p, perr, ok := next()
 			if !ok || !check(p, perr) {
@@ -133,10 +138,15 @@ func (s *Store) PredictionCreateSeq(ctx context.Context, seq iter.Seq2[mlops.New
 			fill(&p, v)
 			return true, nil
 		}, "predictions[%d].")
-		if err != nil || len(ids) == 0 {
+		if err != nil {
 			return err
 		}
-		return tx.audit(ctx, batchChange("predictions.logged", ids, modelIDs))
+		if len(ids) > 0 {
+			if err := tx.audit(ctx, batchChange("predictions.logged", ids, modelIDs)); err != nil {
+				return err
+			}
+		}
+		return keyed(ids)
 	})
 	switch {
 	case failed != nil:
@@ -267,7 +277,7 @@ func prefixErr(err error, prefix string) error {
 
 // PredictionGet returns one prediction.
 func (s *Store) PredictionGet(ctx context.Context, id int64) (mlops.Prediction, error) {
-	p, err := scanPrediction(s.reader().QueryRowContext(ctx, `SELECT `+predictionColumns+` FROM predictions WHERE id = $1`, id))
+	p, err := scanPrediction(s.primary().QueryRowContext(ctx, `SELECT `+predictionColumns+` FROM predictions WHERE id = $1`, id))
 	if err != nil {
 		return p, notFound(err, "prediction %d", id)
 	}

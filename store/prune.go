@@ -10,36 +10,61 @@ import (
 
 // PruneTables are the kinds of rows prune can delete, with the condition a
 // row must meet besides its age: open alerts and actions still waiting for
-// a decision or its execution (pending, approved) are kept. audit_events is
-// not among them (see AuditPrune).
-var PruneTables = map[string]struct{ table, cond string }{
-	"predictions":   {"predictions", ""},
-	"metrics":       {"performance_metrics", ""},
-	"drift_reports": {"drift_reports", ""},
-	"alerts":        {"alerts", "status = 'resolved'"},
-	"actions":       {"agent_actions", "status IN ('rejected', 'executed', 'failed', 'expired')"},
+// a decision or its execution (pending, approved) are kept. A row's age
+// runs from its creation, a silence's from its end (when it was expired,
+// else its until), so a silence is deleted once it ended before the
+// cutoff and never while it is in force. audit_events is not among them
+// (see AuditPrune).
+var PruneTables = map[string]struct{ table, cond, since string }{
+	"predictions":   {"predictions", "", ""},
+	"metrics":       {"performance_metrics", "", ""},
+	"drift_reports": {"drift_reports", "", ""},
+	"alerts":        {"alerts", "status = 'resolved'", ""},
+	"actions":       {"agent_actions", "status IN ('rejected', 'executed', 'failed', 'expired')", ""},
+	"silences":      {"alert_silences", "", "coalesce(expired_at, until)"},
+}
+
+// pruneWhere returns the table of kind what and the condition on $1 (the
+// cutoff) of the rows Prune deletes, with the cutoff to bind.
+func (s *Store) pruneWhere(what string, cutoff time.Time) (table, cond string, at time.Time, err error) {
+	t, ok := PruneTables[what]
+	if !ok {
+		return "", "", at, fmt.Errorf("cannot prune %q; choose from %s", what, strings.Join(PruneOrder, ", "))
+	}
+	at = cutoff.UTC()
+	since := "created_at"
+	if t.since != "" {
+		since = t.since
+		// A silence that ends after now is in force: a cutoff in the
+		// future must not reach it.
+		if now := s.Now(); at.After(now) {
+			at = now
+		}
+	}
+	cond = since + " < $1"
+	if t.cond != "" {
+		cond += " AND " + t.cond
+	}
+	return t.table, cond, at, nil
 }
 
 // PruneCount counts the rows Prune(what, cutoff) would delete, deleting
 // nothing (mlops prune --dry-run).
 func (s *Store) PruneCount(ctx context.Context, what string, cutoff time.Time) (int64, error) {
-	t, ok := PruneTables[what]
-	if !ok {
-		return 0, fmt.Errorf("cannot prune %q; choose from %s", what, strings.Join(PruneOrder, ", "))
-	}
-	cond := "created_at < $1"
-	if t.cond != "" {
-		cond += " AND " + t.cond
+	table, cond, at, err := s.pruneWhere(what, cutoff)
+	if err != nil {
+		return 0, err
 	}
 	var n int64
-	err := s.reader().QueryRowContext(ctx, `SELECT count(*) FROM `+t.table+` WHERE `+cond, cutoff.UTC()).Scan(&n)
+	err = s.reader().QueryRowContext(ctx, `SELECT count(*) FROM `+table+` WHERE `+cond, at).Scan(&n)
 	return n, classify(err)
 }
 
 // PruneOrder is the default order of what prune deletes.
-var PruneOrder = []string{"predictions", "metrics", "drift_reports", "alerts", "actions"}
+var PruneOrder = []string{"predictions", "metrics", "drift_reports", "alerts", "actions", "silences"}
 
-// Prune deletes rows of kind what created before cutoff, in batches of
+// Prune deletes rows of kind what older than cutoff (created before it; a
+// silence: ended before it, see PruneTables), in batches of
 // batch rows (each its own short transaction, so it never holds long
 // locks), calling progress after each batch with the running total.
 //
@@ -50,21 +75,17 @@ var PruneOrder = []string{"predictions", "metrics", "drift_reports", "alerts", "
 // batch fails or ctx is cancelled. Prune never deletes audit events; only
 // AuditPrune does.
 func (s *Store) Prune(ctx context.Context, what string, cutoff time.Time, batch int, progress func(deleted int64)) (int64, error) {
-	t, ok := PruneTables[what]
-	if !ok {
-		return 0, fmt.Errorf("cannot prune %q; choose from %s", what, strings.Join(PruneOrder, ", "))
+	table, cond, at, err := s.pruneWhere(what, cutoff)
+	if err != nil {
+		return 0, err
 	}
 	if batch <= 0 {
 		batch = 5000
 	}
-	cond := "created_at < $1"
-	if t.cond != "" {
-		cond += " AND " + t.cond
-	}
 	stmt := fmt.Sprintf(`DELETE FROM %s WHERE id IN (SELECT id FROM %s WHERE %s ORDER BY id LIMIT %d)`,
-		t.table, t.table, cond, batch)
+		table, table, cond, batch)
 	one := func() (int64, error) {
-		res, err := s.writer().ExecContext(ctx, stmt, cutoff.UTC())
+		res, err := s.writer().ExecContext(ctx, stmt, at)
 		if err != nil {
 			return 0, classify(err)
 		}
@@ -75,7 +96,7 @@ func (s *Store) Prune(ctx context.Context, what string, cutoff time.Time, batch 
 		one = func() (int64, error) { return s.pruneMetricsBatch(ctx, cutoff, batch) }
 	}
 	total, err := pruneBatches(batch, progress, one)
-	after := map[string]any{"deleted": map[string]int64{t.table: total}, "older_than": cutoff.UTC().Format(time.RFC3339Nano)}
+	after := map[string]any{"deleted": map[string]int64{table: total}, "older_than": cutoff.UTC().Format(time.RFC3339Nano)}
 	if err != nil {
 		after["error"] = err.Error()
 	}

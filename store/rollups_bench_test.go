@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"slices"
 	"testing"
 	"time"
@@ -13,8 +14,10 @@ import (
 
 // BenchmarkMetricBuckets1M reads the 1 h buckets of 1,000,000 metric points
 // spread over 30 days (one metric, five model versions), from the rollups
-// (MetricBuckets) and, as the same-run baseline, with the query that
-// aggregated the points themselves. p50-ms is the median of the runs.
+// (MetricBuckets: hourly rows and the minutes at the edges) and, as the
+// same-run baselines, from the minute rollups alone (how the series read
+// before the hourly level) and with the query that aggregated the points
+// themselves. p50-ms is the median of the runs.
 //
 //	go test -run '^$' -bench MetricBuckets1M -benchtime 20x ./store/
 func BenchmarkMetricBuckets1M(b *testing.B) {
@@ -46,10 +49,16 @@ func BenchmarkMetricBuckets1M(b *testing.B) {
 			}
 			points := `SELECT (` + epoch + ` / 3600) * 3600 AS bucket, count(*), avg(metric_value), min(metric_value), max(metric_value)
 				FROM performance_metrics WHERE metric_name = $1 AND created_at >= $2 GROUP BY bucket ORDER BY bucket`
+			// What the series read before the hourly level: every minute row.
+			minutes := `SELECT (minute / 3600) * 3600 AS bucket, sum(n), sum(total), min(lo), max(hi)
+				FROM metric_rollups WHERE metric_name = $1 AND minute >= $2 GROUP BY bucket ORDER BY bucket`
 			for name, read := range map[string]func() (int, error){
 				"rollups": func() (int, error) {
 					got, err := s.MetricBuckets(ctx, f, "1h")
 					return len(got), err
+				},
+				"minutes": func() (int, error) {
+					return countRows(s.DB().QueryContext(ctx, minutes, f.Name, f.Since.Unix()))
 				},
 				"points": func() (int, error) {
 					rows, err := s.DB().QueryContext(ctx, points, f.Name, f.Since)
@@ -83,8 +92,8 @@ func BenchmarkMetricBuckets1M(b *testing.B) {
 }
 
 // BenchmarkMetricIngestRollups writes batches of 10,000 metric points (five
-// model versions, one metric, one minute each batch) with the rollups and,
-// as the same-run baseline, without them.
+// model versions, one metric, one minute each batch), and single points,
+// with the rollups and, as the same-run baseline, without them.
 //
 //	go test -run '^$' -bench MetricIngestRollups -benchtime 30x ./store/
 func BenchmarkMetricIngestRollups(b *testing.B) {
@@ -109,7 +118,28 @@ func BenchmarkMetricIngestRollups(b *testing.B) {
 					}
 					b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "points/s")
 				})
+				b.Run(name+"/single", func(b *testing.B) {
+					for b.Loop() {
+						if _, err := st.MetricCreate(ctx, batch[0]); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "points/s")
+				})
 			}
 		})
 	}
+}
+
+// countRows counts the rows of a query's answer.
+func countRows(rows *sql.Rows, err error) (int, error) {
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	return n, rows.Err()
 }

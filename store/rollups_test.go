@@ -111,6 +111,10 @@ func TestMetricRollups(t *testing.T) {
 				"within one minute":   {Name: "accuracy", Since: t0.Add(-2*time.Hour + 10*time.Second), Until: t0.Add(-2*time.Hour + 50*time.Second)},
 				"since only":          {Name: "accuracy", Since: t0.Add(-time.Hour - 500*time.Millisecond), ModelID: &m2},
 				"until on the minute": {Name: "latency", Until: t0.Truncate(time.Minute).Add(time.Hour)},
+				"cut hours":           {Name: "latency", Since: t0.Add(-117*time.Minute - 13*time.Second), Until: t0.Add(2*time.Hour + 31*time.Minute + 7*time.Second)},
+				"hour to hour":        {Name: "accuracy", Since: t0.Truncate(time.Hour).Add(-2 * time.Hour), Until: t0.Truncate(time.Hour).Add(time.Hour)},
+				"a second into":       {Name: "latency", Since: t0.Truncate(time.Hour).Add(-time.Hour + 500*time.Millisecond), Until: t0.Truncate(time.Hour).Add(2*time.Hour + time.Second)},
+				"since an hour":       {Name: "latency", Since: t0.Truncate(time.Hour).Add(-time.Hour), ModelID: &m1},
 			}
 			for what, f := range filters {
 				checkBuckets(t, s, points, f, what)

@@ -107,7 +107,7 @@ func scanRule(sc scanner) (RuleSettings, error) {
 // RuleSettingsGet returns the rule settings of a model name, or
 // DefaultRuleSettings when none are stored.
 func (s *Store) RuleSettingsGet(ctx context.Context, modelName string) (RuleSettings, error) {
-	r, err := scanRule(s.reader().QueryRowContext(ctx, `SELECT `+ruleColumns+` FROM model_rules WHERE model_name = $1`, modelName))
+	r, err := scanRule(s.primary().QueryRowContext(ctx, `SELECT `+ruleColumns+` FROM model_rules WHERE model_name = $1`, modelName))
 	if errors.Is(err, sql.ErrNoRows) {
 		return DefaultRuleSettings(modelName), nil
 	}
@@ -203,7 +203,7 @@ func (s *Store) LeaseRelease(ctx context.Context, name, holder string) error {
 func (s *Store) LeaseHolder(ctx context.Context, name string) (string, time.Time, error) {
 	var holder string
 	var expires time.Time
-	err := s.reader().QueryRowContext(ctx, `SELECT holder, expires_at FROM rule_leases WHERE name = $1`, name).Scan(&holder, &expires)
+	err := s.primary().QueryRowContext(ctx, `SELECT holder, expires_at FROM rule_leases WHERE name = $1`, name).Scan(&holder, &expires)
 	if err != nil {
 		return "", time.Time{}, notFound(err, "lease %q", name)
 	}

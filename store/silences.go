@@ -162,7 +162,7 @@ func (s *Store) SilenceMatch(ctx context.Context, alertType, modelName string, s
 		model = modelName
 	}
 	now := s.Now()
-	sil, err = scanSilence(now)(s.reader().QueryRowContext(ctx, `SELECT `+silenceColumns+` FROM alert_silences s
+	sil, err = scanSilence(now)(s.primary().QueryRowContext(ctx, `SELECT `+silenceColumns+` FROM alert_silences s
 		WHERE `+silenceCovers("$2", "$3", "$4", "$1")+` ORDER BY s.until DESC, s.id DESC LIMIT 1`,
 		now, alertType, model, string(sev)))
 	if errors.Is(err, sql.ErrNoRows) {

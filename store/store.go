@@ -21,6 +21,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+	"go.opentelemetry.io/otel/trace"
 	"modernc.org/sqlite" // also registers the "sqlite" database/sql driver
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -46,6 +47,18 @@ type Options struct {
 	// Approvals is how actions are decided: two-person risk levels and the
 	// expiry of pending actions. The zero value: one approval, no expiry.
 	Approvals mlops.ApprovalPolicy
+	// TracerProvider, when set, gives the statements of traced requests
+	// spans (see trace.go). Nil: nothing is installed.
+	TracerProvider trace.TracerProvider
+	// Replicas are the URLs of PostgreSQL streaming replicas of the
+	// primary (DATABASE_REPLICA_URL). Reads that may be slightly stale go
+	// to one whose lag is under ReplicaMaxLag, else to the primary; see
+	// replica.go. PostgreSQL only: Open refuses them on SQLite.
+	Replicas []string
+	// ReplicaMaxLag is how far behind the primary a replica may be and
+	// still serve reads (MLOPS_REPLICA_MAX_LAG). Default
+	// DefaultReplicaMaxLag; at least MinReplicaMaxLag.
+	ReplicaMaxLag time.Duration
 }
 
 // Store is the mlops persistence layer. It is safe for concurrent use. A
@@ -66,8 +79,14 @@ type Store struct {
 	// noRollups skips the metric rollups: the benchmarks' baseline only
 	// (export_test.go).
 	noRollups bool
-	// auditPrep: the audit statements prepared on the SQLite writer.
-	auditPrep *preparedAudit
+	// auditPrep and metricPrep: the statements of an audit event and of a
+	// single metric point, prepared on the SQLite writer (only their text
+	// is used on PostgreSQL, whose driver caches statements by text).
+	auditPrep, metricPrep *prepared
+	// replicas route the reads that may be slightly stale (nil without
+	// replicas).
+	replicas *replicaSet
+	tracer   trace.Tracer // nil unless Options.TracerProvider is set
 }
 
 var memSeq atomic.Int64
@@ -91,7 +110,15 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = 5 * time.Second
 	}
-	s := &Store{engine: t.Engine, target: t, now: opts.Now, log: opts.Logger, echo: opts.Echo, policy: opts.Approvals}
+	if len(opts.Replicas) > 0 && t.Engine != Postgres {
+		return nil, errors.New("DATABASE_REPLICA_URL is set but DATABASE_URL is an SQLite database: read replicas are a PostgreSQL feature; unset DATABASE_REPLICA_URL")
+	}
+	s := &Store{engine: t.Engine, target: t, now: opts.Now, log: opts.Logger, echo: opts.Echo, policy: opts.Approvals,
+		auditPrep:  newPrepared(auditInsertSQL, auditHeadSQL, auditMoveSQL),
+		metricPrep: newPrepared(metricInsertSQL, upsertRollupSQL(t.Engine, minuteRollups, 1), upsertRollupSQL(t.Engine, hourRollups, 1))}
+	if opts.TracerProvider != nil {
+		s.tracer = opts.TracerProvider.Tracer(tracerName)
+	}
 	switch t.Engine {
 	case SQLite:
 		err = s.openSQLite(opts)
@@ -107,6 +134,12 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 			return nil, sqliteOpenError(t.Path, err)
 		}
 		return nil, fmt.Errorf("connect to %s: %w", t.Redacted, err)
+	}
+	if len(opts.Replicas) > 0 {
+		if err := s.openReplicas(ctx, opts); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -165,7 +198,6 @@ func (s *Store) openSQLite(opts Options) error {
 	r.SetMaxOpenConns(opts.PoolSize)
 	r.SetMaxIdleConns(opts.PoolSize)
 	s.rdb, s.wdb = r, w
-	s.auditPrep = &preparedAudit{}
 	return nil
 }
 
@@ -292,6 +324,9 @@ func (s *Store) openPostgres(opts Options) error {
 	if cfg.ConnectTimeout == 0 || cfg.ConnectTimeout > opts.ConnectTimeout {
 		cfg.ConnectTimeout = opts.ConnectTimeout
 	}
+	if opts.TracerProvider != nil {
+		cfg.Tracer = newPGTracer(opts.TracerProvider)
+	}
 	s.pgConfig = cfg
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(opts.PoolSize)
@@ -320,7 +355,11 @@ func (s *Store) Close() error {
 	if s.tx != nil {
 		return errors.New("store: Close called on a transaction-bound store")
 	}
-	err := s.rdb.Close()
+	var err error
+	if s.replicas != nil {
+		err = s.replicas.close()
+	}
+	err = errors.Join(err, s.rdb.Close())
 	if s.wdb != s.rdb {
 		err = errors.Join(err, s.wdb.Close())
 	}
@@ -346,8 +385,9 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) (err error) 
 	if s.tx != nil {
 		return fn(s)
 	}
-	if s.auditPrep != nil && !s.echo {
+	if s.engine == SQLite && !s.echo {
 		s.auditPrep.prepare(ctx, s.wdb)
+		s.metricPrep.prepare(ctx, s.wdb)
 	}
 	// A dedicated connection lets bulk paths reach the driver (COPY) inside
 	// the same transaction.
@@ -400,8 +440,25 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// reader returns what read queries run on.
-func (s *Store) reader() querier { return s.wrap(s.rdbOrTx()) }
+// reader returns what reads that may be slightly stale run on: lists,
+// reports, summaries and series. Inside a transaction that is the
+// transaction; else a replica within the lag limit when one serves, else
+// the primary (see replica.go). A read whose answer must include the
+// caller's own latest writes uses primary.
+func (s *Store) reader() querier {
+	if s.tx == nil && s.replicas != nil {
+		if r := s.replicas.pick(); r != nil {
+			return s.wrap(replicaQuerier{r: r, set: s.replicas, primary: s.rdb})
+		}
+	}
+	return s.wrap(s.rdbOrTx())
+}
+
+// primary returns what reads that must see every committed write run on:
+// a record by its id or name (the answer after a change), what
+// authentication and the background loops decide on. On SQLite it is the
+// reader pool, which always sees the latest commit.
+func (s *Store) primary() querier { return s.wrap(s.rdbOrTx()) }
 
 // writer returns what single-statement writes run on.
 func (s *Store) writer() querier {
@@ -419,6 +476,9 @@ func (s *Store) rdbOrTx() querier {
 }
 
 func (s *Store) wrap(q querier) querier {
+	if s.tracer != nil && s.engine == SQLite {
+		q = tracedQuerier{q: q, t: s.tracer}
+	}
 	if !s.echo {
 		return q
 	}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/mlopsdev/mlops"
 	"github.com/mlopsdev/mlops/internal/auth"
 	"github.com/mlopsdev/mlops/internal/config"
@@ -35,6 +37,13 @@ type Env struct {
 	Stdin  io.Reader
 	Logger *slog.Logger
 	Getenv func(string) string
+	// TracerProvider traces the store's statements (mlops serve with an
+	// OTLP endpoint set); nil: not traced.
+	TracerProvider trace.TracerProvider
+	// ReadReplicas sends the reads that may be slightly stale to the
+	// replicas of DATABASE_REPLICA_URL (mlops serve); the other commands
+	// read from the primary only.
+	ReadReplicas bool
 }
 
 // OpenStore opens the configured database without migrating it.
@@ -47,6 +56,10 @@ func (e *Env) OpenStore(ctx context.Context) (*store.Store, error) {
 }
 
 func (e *Env) openStore(ctx context.Context) (*store.Store, error) {
+	var replicas []string
+	if e.ReadReplicas {
+		replicas = e.Config.ReplicaURLs
+	}
 	return store.Open(ctx, e.Config.DatabaseURL, store.Options{
 		PoolSize: e.Config.PoolSize,
 		Echo:     e.Config.Echo,
@@ -55,6 +68,9 @@ func (e *Env) openStore(ctx context.Context) (*store.Store, error) {
 			TwoPersonFrom: e.Config.TwoPersonRisk(e.Config.Auth != auth.ModeOff),
 			TTL:           e.Config.ActionTTL,
 		},
+		TracerProvider: e.TracerProvider,
+		Replicas:       replicas,
+		ReplicaMaxLag:  e.Config.ReplicaMaxLag,
 	})
 }
 
@@ -66,28 +82,30 @@ type command struct {
 
 // commands maps "name" or "group name" to its implementation.
 var commands = map[string]command{
-	"serve":             {runServe, "serve [--addr HOST:PORT] [--tls-cert FILE --tls-key FILE] [...]\tserve the API, the admin UI and /metrics; mlops serve -h lists every flag"},
-	"db init":           {runDBInit, "db init\tcreate every table (idempotent)"},
-	"migrate upgrade":   {runUpgrade, "migrate upgrade [REV]\tapply migrations up to REV (default head)"},
-	"migrate downgrade": {runDowngrade, "migrate downgrade [REV]\troll back one migration, or down to REV (base: all)"},
-	"migrate current":   {runCurrent, "migrate current\tprint the revision the database is at"},
-	"migrate history":   {runHistory, "migrate history\tlist revisions, marking the applied ones"},
-	"migrate create":    {runCreate, "migrate create \"message\" [--dir DIR]\twrite a new empty migration for each engine"},
-	"migrate check":     {runCheck, "migrate check\tfail when the schema drifted or migrations are pending"},
-	"drift check":       {runDriftCheck, "drift check MODEL_ID [--json] [...]\tcompare a model's recent predictions with a reference window (PSI, KS)"},
-	"rules run":         {runRulesRun, "rules run\trun the drift and performance rules once"},
-	"audit verify":      {runAuditVerify, "audit verify [--from ID]\tcheck the audit log's hash chain; exit 1 naming the first bad event"},
-	"prune":             {runPrune, "prune --older-than 90d [--what KINDS] [--batch N]\tdelete old rows (the audit log only with --what audit)"},
-	"version":           {runVersion, "version\tprint version, commit and Go version"},
-	"user create":       {runUserCreate, "user create NAME --role ROLE [--password-stdin]\tcreate a user (password prompted, or read from standard input)"},
-	"user list":         {runUserList, "user list\tlist users: name, role, source, disabled, created"},
-	"user set-role":     {runUserSetRole, "user set-role NAME ROLE\tchange a user's role"},
-	"user disable":      {runUserDisable, "user disable NAME\tstop a user from signing in, and sign them out"},
-	"user enable":       {runUserEnable, "user enable NAME\tlet a disabled user sign in again"},
-	"user set-password": {runUserSetPassword, "user set-password NAME [--password-stdin]\tchange a user's password, and sign them out"},
-	"token create":      {runTokenCreate, "token create --name NAME --role ROLE [--expires 90d]\tcreate a token for a program; prints its secret once"},
-	"token list":        {runTokenList, "token list\tlist tokens (never their secrets) with their status"},
-	"token revoke":      {runTokenRevoke, "token revoke NAME\trevoke a token"},
+	"serve":              {runServe, "serve [--addr HOST:PORT] [--tls-cert FILE --tls-key FILE] [...]\tserve the API, the admin UI and /metrics; mlops serve -h lists every flag"},
+	"db init":            {runDBInit, "db init\tcreate every table (idempotent)"},
+	"migrate upgrade":    {runUpgrade, "migrate upgrade [REV]\tapply migrations up to REV (default head)"},
+	"migrate downgrade":  {runDowngrade, "migrate downgrade [REV]\troll back one migration, or down to REV (base: all)"},
+	"migrate current":    {runCurrent, "migrate current\tprint the revision the database is at"},
+	"migrate history":    {runHistory, "migrate history\tlist revisions, marking the applied ones"},
+	"migrate create":     {runCreate, "migrate create \"message\" [--dir DIR]\twrite a new empty migration for each engine"},
+	"migrate check":      {runCheck, "migrate check\tfail when the schema drifted or migrations are pending"},
+	"drift check":        {runDriftCheck, "drift check MODEL_ID [--json] [...]\tcompare a model's recent predictions with a reference window (PSI, KS)"},
+	"rules run":          {runRulesRun, "rules run\trun the drift and performance rules once"},
+	"audit verify":       {runAuditVerify, "audit verify [--from ID]\tcheck the audit log's hash chain; exit 1 naming the first bad event"},
+	"prune":              {runPrune, "prune --older-than 90d [--what KINDS] [--batch N]\tdelete old rows (the audit log only with --what audit)"},
+	"import predictions": {runImportPredictions, "import predictions FILE|- [--batch N]\tload predictions from JSON Lines (one POST /api/v1/predictions body a line), 10,000 a transaction"},
+	"import metrics":     {runImportMetrics, "import metrics FILE|- [--batch N]\tload metric points from JSON Lines (one POST /api/v1/metrics body a line), 10,000 a transaction"},
+	"version":            {runVersion, "version\tprint version, commit and Go version"},
+	"user create":        {runUserCreate, "user create NAME --role ROLE [--password-stdin]\tcreate a user (password prompted, or read from standard input)"},
+	"user list":          {runUserList, "user list\tlist users: name, role, source, disabled, created"},
+	"user set-role":      {runUserSetRole, "user set-role NAME ROLE\tchange a user's role"},
+	"user disable":       {runUserDisable, "user disable NAME\tstop a user from signing in, and sign them out"},
+	"user enable":        {runUserEnable, "user enable NAME\tlet a disabled user sign in again"},
+	"user set-password":  {runUserSetPassword, "user set-password NAME [--password-stdin]\tchange a user's password, and sign them out"},
+	"token create":       {runTokenCreate, "token create --name NAME --role ROLE [--expires 90d]\tcreate a token for a program; prints its secret once"},
+	"token list":         {runTokenList, "token list\tlist tokens (never their secrets) with their status"},
+	"token revoke":       {runTokenRevoke, "token revoke NAME\trevoke a token"},
 }
 
 // Run executes the command line args (without the program name) and

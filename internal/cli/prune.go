@@ -31,9 +31,13 @@ func runPrune(ctx context.Context, e *Env, args []string) error {
 		return usagef("--batch must be at least 1, got %d", *batch)
 	}
 	kinds := strings.Split(*what, ",")
+	silencesNote := "" // a silence's age runs from its end
 	for _, k := range kinds {
 		if _, ok := store.PruneTables[strings.TrimSpace(k)]; !ok && strings.TrimSpace(k) != "audit" {
 			return usagef("--what: unknown kind %q; choose from %s, audit", k, strings.Join(store.PruneOrder, ", "))
+		}
+		if strings.TrimSpace(k) == "silences" {
+			silencesNote = "; silences that ended before it"
 		}
 	}
 	s, err := e.OpenStore(ctx)
@@ -43,7 +47,7 @@ func runPrune(ctx context.Context, e *Env, args []string) error {
 	defer s.Close()
 	cutoff := s.Now().Add(-age)
 	if *dryRun {
-		fmt.Fprintf(e.Stdout, "dry run: nothing is deleted; rows created before %s\n", cutoff.Format(time.RFC3339))
+		fmt.Fprintf(e.Stdout, "dry run: nothing is deleted; rows created before %s%s\n", cutoff.Format(time.RFC3339), silencesNote)
 		var total int64
 		for _, k := range kinds {
 			k = strings.TrimSpace(k)
@@ -62,7 +66,7 @@ func runPrune(ctx context.Context, e *Env, args []string) error {
 		fmt.Fprintf(e.Stdout, "total: %d would be deleted\n", total)
 		return nil
 	}
-	fmt.Fprintf(e.Stdout, "pruning rows created before %s\n", cutoff.Format(time.RFC3339))
+	fmt.Fprintf(e.Stdout, "pruning rows created before %s%s\n", cutoff.Format(time.RFC3339), silencesNote)
 	var total int64
 	for _, k := range kinds {
 		k = strings.TrimSpace(k)

@@ -18,6 +18,7 @@ import (
 	"github.com/mlopsdev/mlops"
 	"github.com/mlopsdev/mlops/internal/auth"
 	"github.com/mlopsdev/mlops/internal/httpapi"
+	"github.com/mlopsdev/mlops/internal/telemetry"
 	"github.com/mlopsdev/mlops/internal/webui"
 	"github.com/mlopsdev/mlops/monitor"
 	"github.com/mlopsdev/mlops/store"
@@ -71,6 +72,25 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 
+	// Traces (docs/operations.md, Tracing): nothing is installed unless
+	// an OTLP endpoint is set. The spans still buffered are flushed last,
+	// once the server, the prediction writer and the store have stopped.
+	tp, stopTracing, err := telemetry.Setup(ctx, e.Getenv, Version, e.Logger)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(fctx); err != nil {
+			e.Logger.Warn("flushing traces failed", "error", err.Error())
+		}
+	}()
+	e.TracerProvider = tp
+
+	// Lists, reports and series may come from the replicas of
+	// DATABASE_REPLICA_URL (docs/operations.md, Replicas).
+	e.ReadReplicas = true
 	st, err := e.OpenStore(ctx)
 	if err != nil {
 		return err
@@ -121,6 +141,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		Auth:           authn,
 		MetricsPublic:  e.Config.MetricsPublic,
 		TrustedOrigins: e.Config.TrustedOrigins,
+		TracerProvider: tp,
 	})
 	if err != nil {
 		return err
@@ -151,7 +172,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	}
 	fmt.Fprintf(e.Stdout, "listening on %s://%s\n", scheme, ln.Addr())
 	e.Logger.Info("serving", "addr", ln.Addr().String(), "scheme", scheme, "auth", string(e.Config.Auth),
-		"database", st.Redacted(), "engine", string(st.Engine()))
+		"database", st.Redacted(), "engine", string(st.Engine()), "replicas", len(st.Replicas()))
 	if e.Config.Auth == auth.ModeOff {
 		e.Logger.Warn(fmt.Sprintf("authentication is off: anyone who can reach %s may approve actions", ln.Addr()))
 		if e.Config.TwoPerson != "" && e.Config.TwoPerson != "none" {
@@ -189,6 +210,18 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		}
 	}()
 	defer func() { stopRules(); <-sealDone }()
+	// Idempotency keys past their 24 hours are deleted (a request ignores
+	// them anyway; this keeps the table to a day of keys).
+	keysDone := make(chan struct{})
+	go func() {
+		defer close(keysDone)
+		every(rulesCtx, keyPruneEvery, func(ctx context.Context) {
+			if _, err := st.IdempotencyPrune(ctx); err != nil && ctx.Err() == nil {
+				e.Logger.WarnContext(ctx, "deleting expired idempotency keys failed", "error", err.Error())
+			}
+		})
+	}()
+	defer func() { stopRules(); <-keysDone }()
 
 	served := make(chan error, 1)
 	go func() {
@@ -221,6 +254,10 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	e.Logger.Info("stopped")
 	return nil
 }
+
+// keyPruneEvery is how often serve deletes the idempotency keys past their
+// 24 hours.
+const keyPruneEvery = 10 * time.Minute
 
 // bootstrapAdmin creates the admin MLOPS_BOOTSTRAP_ADMIN names, with the
 // password in MLOPS_BOOTSTRAP_PASSWORD_FILE, when no account exists yet; it

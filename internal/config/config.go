@@ -16,6 +16,7 @@ import (
 
 	"github.com/mlopsdev/mlops"
 	"github.com/mlopsdev/mlops/internal/auth"
+	"github.com/mlopsdev/mlops/store"
 )
 
 // Defaults of docs/api.md.
@@ -26,6 +27,7 @@ const (
 	DefaultSessionIdle = 12 * time.Hour
 	DefaultActionTTL   = 72 * time.Hour
 	DefaultProxyRole   = mlops.RoleViewer
+	DefaultReplicaLag  = store.DefaultReplicaMaxLag
 )
 
 // Config is mlops's configuration.
@@ -34,6 +36,14 @@ type Config struct {
 	Echo        bool   // DATABASE_ECHO or database_echo
 	PoolSize    int    // DATABASE_POOL_SIZE or database_pool_size
 	Addr        string // MLOPS_ADDR
+
+	// ReplicaURLs is DATABASE_REPLICA_URL: PostgreSQL streaming replicas
+	// that serve reads which may be slightly stale (docs/operations.md,
+	// Replicas). Refused with an SQLite DATABASE_URL.
+	ReplicaURLs []string
+	// ReplicaMaxLag is MLOPS_REPLICA_MAX_LAG: how far behind the primary a
+	// replica may be and still serve reads.
+	ReplicaMaxLag time.Duration
 
 	// Auth is MLOPS_AUTH: auto (default), required or off.
 	Auth auth.Mode
@@ -123,6 +133,8 @@ func Load(getenv func(string) string, dotenvPath string) (Config, error) {
 		SessionIdle: DefaultSessionIdle,
 		ProxyRole:   DefaultProxyRole,
 		ActionTTL:   DefaultActionTTL,
+
+		ReplicaMaxLag: DefaultReplicaLag,
 	}
 	if v := get("DATABASE_URL"); v != "" {
 		c.DatabaseURL = v
@@ -144,10 +156,43 @@ func Load(getenv func(string) string, dotenvPath string) (Config, error) {
 	if v := get("MLOPS_ADDR"); v != "" {
 		c.Addr = v
 	}
+	if err := loadReplicas(&c, get); err != nil {
+		return c, err
+	}
 	if err := loadIdentity(&c, get); err != nil {
 		return c, err
 	}
 	return c, nil
+}
+
+// loadReplicas reads DATABASE_REPLICA_URL (one URL, or several separated by
+// commas) and MLOPS_REPLICA_MAX_LAG.
+func loadReplicas(c *Config, get func(names ...string) string) error {
+	if v := get("MLOPS_REPLICA_MAX_LAG"); v != "" {
+		d, err := ParseDuration(v)
+		if err != nil || d < store.MinReplicaMaxLag {
+			return fmt.Errorf("MLOPS_REPLICA_MAX_LAG=%q must be a duration of at least %s, such as 5s or 30s (the lag is measured once a second)", v, store.MinReplicaMaxLag)
+		}
+		c.ReplicaMaxLag = d
+	}
+	v := get("DATABASE_REPLICA_URL")
+	for _, u := range strings.Split(v, ",") {
+		if u = strings.TrimSpace(u); u == "" {
+			continue
+		}
+		t, err := store.ParseURL(u)
+		if err != nil || t.Engine != store.Postgres {
+			return fmt.Errorf("DATABASE_REPLICA_URL: %s is not a PostgreSQL URL; use postgresql://user:pass@host:5432/db, several separated by commas", store.RedactURL(u))
+		}
+		c.ReplicaURLs = append(c.ReplicaURLs, u)
+	}
+	if len(c.ReplicaURLs) == 0 {
+		return nil
+	}
+	if t, err := store.ParseURL(c.DatabaseURL); err == nil && t.Engine == store.SQLite {
+		return errors.New("DATABASE_REPLICA_URL is set but DATABASE_URL is an SQLite database: read replicas are a PostgreSQL feature; unset DATABASE_REPLICA_URL, or point DATABASE_URL at PostgreSQL")
+	}
+	return nil
 }
 
 // loadIdentity reads the settings of accounts and approvals (docs/auth.md

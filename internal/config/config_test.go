@@ -170,3 +170,41 @@ func TestParseDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadReplicas(t *testing.T) {
+	const pg = "postgresql://mlops:secret@db:5432/mlops"
+	c, err := load(t, map[string]string{"DATABASE_URL": pg,
+		"DATABASE_REPLICA_URL": " postgresql://mlops:secret@r1:5432/mlops , ,postgres://mlops:secret@r2:5433/mlops"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"postgresql://mlops:secret@r1:5432/mlops", "postgres://mlops:secret@r2:5433/mlops"}
+	if !slices.Equal(c.ReplicaURLs, want) || c.ReplicaMaxLag != 5*time.Second {
+		t.Fatalf("replicas %q, max lag %s; want %q and the default 5s", c.ReplicaURLs, c.ReplicaMaxLag, want)
+	}
+	c, err = load(t, map[string]string{"DATABASE_URL": pg, "MLOPS_REPLICA_MAX_LAG": "30s"})
+	if err != nil || c.ReplicaMaxLag != 30*time.Second || c.ReplicaURLs != nil {
+		t.Fatalf("MLOPS_REPLICA_MAX_LAG=30s: %+v, %v", c, err)
+	}
+
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"DATABASE_REPLICA_URL": "postgresql://r1/mlops"}, "read replicas are a PostgreSQL feature"},
+		{map[string]string{"DATABASE_URL": "sqlite:////data/x.db", "DATABASE_REPLICA_URL": "postgresql://r1/mlops"}, "unset DATABASE_REPLICA_URL"},
+		{map[string]string{"DATABASE_URL": pg, "DATABASE_REPLICA_URL": "sqlite:///r.db"}, "is not a PostgreSQL URL"},
+		{map[string]string{"DATABASE_URL": pg, "DATABASE_REPLICA_URL": "mysql://u:hunter2@r1/db"}, "is not a PostgreSQL URL"},
+		{map[string]string{"DATABASE_URL": pg, "MLOPS_REPLICA_MAX_LAG": "500ms"}, "at least 1s"},
+		{map[string]string{"DATABASE_URL": pg, "MLOPS_REPLICA_MAX_LAG": "soon"}, "at least 1s"},
+	} {
+		_, err := load(t, tc.env)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v; want one saying %q", tc.env, err, tc.want)
+			continue
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%v: the error shows the password: %v", tc.env, err)
+		}
+	}
+}

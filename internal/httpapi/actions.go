@@ -7,32 +7,18 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/mlopsdev/mlops"
+	"github.com/mlopsdev/mlops/api"
 	"github.com/mlopsdev/mlops/store"
 )
 
 // NewAgentAction is the body of POST /api/v1/actions.
-type NewAgentAction struct {
-	ActionID         string          `json:"action_id" doc:"Unique: a second one is 409."`
-	ActionType       string          `json:"action_type"`
-	Description      string          `json:"description,omitempty"`
-	RiskLevel        mlops.RiskLevel `json:"risk_level" enum:"low,medium,high,critical"`
-	RequiresApproval *bool           `json:"requires_approval,omitempty" default:"true" doc:"Status starts pending when true, else approved."`
-	IssueID          string          `json:"issue_id,omitempty"`
-	IssueType        string          `json:"issue_type,omitempty"`
-	IssueSeverity    string          `json:"issue_severity,omitempty"`
-	Parameters       Object          `json:"parameters,omitempty"`
-}
+type NewAgentAction = api.NewAgentAction
 
 // Review is the body of approve and reject.
-type Review struct {
-	Reviewer string `json:"reviewer,omitempty" doc:"Who decides. With authentication on it is the caller: leave it out, or give the caller's own name (anything else is 422). With it off, required."`
-	Comment  string `json:"comment,omitempty"`
-}
+type Review = api.Review
 
 // Outcome is the body of executed and failed.
-type Outcome struct {
-	Result Object `json:"result,omitempty" doc:"What the execution produced."`
-}
+type Outcome = api.Outcome
 
 type actionCreateIn struct {
 	Body NewAgentAction
@@ -68,7 +54,7 @@ func (in *actionOutcomeIn) result() mlops.JSON {
 	if in.Body == nil {
 		return nil
 	}
-	return in.Body.Result.raw()
+	return raw(in.Body.Result)
 }
 
 func registerActions(api huma.API, s *Server) {
@@ -82,7 +68,7 @@ func registerActions(api huma.API, s *Server) {
 		a, err := s.st.ActionCreate(ctx, mlops.NewAgentAction{
 			ActionID: b.ActionID, ActionType: b.ActionType, Description: b.Description, RiskLevel: b.RiskLevel,
 			RequiresApproval: b.RequiresApproval, IssueID: b.IssueID, IssueType: b.IssueType,
-			IssueSeverity: b.IssueSeverity, Parameters: b.Parameters.raw(),
+			IssueSeverity: b.IssueSeverity, Parameters: raw(b.Parameters),
 		})
 		if err == nil {
 			s.m.ingest("agent_actions", 1)

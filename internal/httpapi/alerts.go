@@ -7,28 +7,18 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/mlopsdev/mlops"
+	"github.com/mlopsdev/mlops/api"
 	"github.com/mlopsdev/mlops/store"
 )
 
 // NewAlert is the body of POST /api/v1/alerts.
-type NewAlert struct {
-	AlertType   string         `json:"alert_type"`
-	Severity    mlops.Severity `json:"severity" enum:"info,low,medium,high,critical"`
-	Title       string         `json:"title"`
-	Message     string         `json:"message,omitempty"`
-	RelatedData Object         `json:"related_data,omitempty"`
-}
+type NewAlert = api.NewAlert
 
 // Acknowledgement is the body of POST /api/v1/alerts/{id}/acknowledge.
-type Acknowledgement struct {
-	User string `json:"user,omitempty" doc:"Who acknowledges. With authentication on it is the caller: leave it out, or give the caller's own name (anything else is 422). With it off, required."`
-}
+type Acknowledgement = api.Acknowledgement
 
 // Resolution is the body of POST /api/v1/alerts/{id}/resolve.
-type Resolution struct {
-	User  string `json:"user,omitempty" doc:"Who resolves; as for acknowledge."`
-	Notes string `json:"notes,omitempty"`
-}
+type Resolution = api.Resolution
 
 type alertCreateIn struct {
 	Body NewAlert
@@ -59,7 +49,7 @@ func registerAlerts(api huma.API, s *Server) {
 	}, func(ctx context.Context, in *alertCreateIn) (*body[mlops.Alert], error) {
 		b := in.Body
 		a, err := s.st.AlertCreate(ctx, mlops.NewAlert{AlertType: b.AlertType, Severity: b.Severity, Title: b.Title,
-			Message: b.Message, RelatedData: b.RelatedData.raw()})
+			Message: b.Message, RelatedData: raw(b.RelatedData)})
 		if err == nil {
 			s.m.ingest("alerts", 1)
 		}

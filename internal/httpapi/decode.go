@@ -789,15 +789,20 @@ func registerIngest[In, Out any](api huma.API, s *Server, r ingestRoutes[In, Out
 		return ok(storeOne(ctx, in))
 	})
 	r.batch.Path, r.batch.MaxBodyBytes = r.path+"/batch", MaxBatchBodyBytes
-	r.batch.Middlewares = huma.Middlewares{s.receiveBatch}
+	// A batch's Idempotency-Key is claimed in the batch's own transaction.
+	r.batch.Middlewares = huma.Middlewares{s.receiveBatch, s.batchKey}
+	r.batch.Metadata = map[string]any{keysInTransaction: true}
 	handle(api, s, mlops.PermIngest, r.batch, func(ctx context.Context, _ *struct{}) (*body[BatchResult], error) {
 		body, err := batchBody(ctx)
 		if err != nil {
 			return nil, err
 		}
 		ids, err := r.storeBatch(ctx, body)
+		if res, replayed := replayedBatch(err); replayed {
+			return res, nil
+		}
 		if err != nil {
-			return nil, err
+			return nil, keyError(err)
 		}
 		s.m.ingest(r.table, len(ids))
 		return ok(BatchResult{Count: len(ids), IDs: ids}, nil)

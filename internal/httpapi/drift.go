@@ -8,21 +8,12 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/mlopsdev/mlops"
+	"github.com/mlopsdev/mlops/api"
 	"github.com/mlopsdev/mlops/store"
 )
 
 // NewDriftReport is the body of POST /api/v1/drift-reports.
-type NewDriftReport struct {
-	ModelID          int64    `json:"model_id" minimum:"1"`
-	DriftDetected    bool     `json:"drift_detected"`
-	DriftScore       *float64 `json:"drift_score,omitempty"`
-	DriftedFeatures  []string `json:"drifted_features,omitempty"`
-	NDriftedFeatures *int     `json:"n_drifted_features,omitempty" doc:"Derived from drifted_features; a contradicting value is 422."`
-	ReportPath       string   `json:"report_path,omitempty"`
-	ReferenceSize    *int64   `json:"reference_size,omitempty" minimum:"0"`
-	CurrentSize      *int64   `json:"current_size,omitempty" minimum:"0"`
-	Details          Object   `json:"details,omitempty" doc:"Per-feature figures."`
-}
+type NewDriftReport = api.NewDriftReport
 
 type driftCreateIn struct {
 	Body NewDriftReport
@@ -48,7 +39,7 @@ func registerDrift(api huma.API, s *Server) {
 		d, err := s.st.DriftReportCreate(ctx, mlops.NewDriftReport{
 			ModelID: b.ModelID, DriftDetected: b.DriftDetected, DriftScore: b.DriftScore,
 			DriftedFeatures: b.DriftedFeatures, NDriftedFeatures: b.NDriftedFeatures, ReportPath: b.ReportPath,
-			ReferenceSize: b.ReferenceSize, CurrentSize: b.CurrentSize, Details: b.Details.raw(),
+			ReferenceSize: b.ReferenceSize, CurrentSize: b.CurrentSize, Details: raw(b.Details),
 		})
 		if err == nil {
 			s.m.ingest("drift_reports", 1)

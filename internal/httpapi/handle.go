@@ -1,18 +1,19 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/mlopsdev/mlops"
+	"github.com/mlopsdev/mlops/api"
 	"github.com/mlopsdev/mlops/store"
 )
 
@@ -22,7 +23,8 @@ import (
 // same statuses for the same store errors. The statuses a route can answer
 // are added to the OpenAPI document: 400, 413 and 422 for a body, 404 for a
 // path parameter, 503 and 500 always, plus the op's own Errors (409 where a
-// conflict is possible).
+// conflict is possible). A route that creates (DefaultStatus 201) takes an
+// Idempotency-Key (idempotent).
 func handle[I, O any](api huma.API, s *Server, perm mlops.Permission, op huma.Operation, h func(ctx context.Context, in *I) (*O, error)) {
 	declare(&op, perm)
 	loc := "query"
@@ -35,6 +37,9 @@ func handle[I, O any](api huma.API, s *Server, perm mlops.Permission, op huma.Op
 		if len(op.Middlewares) == 0 { // huma reads the body: check it first
 			op.Middlewares = huma.Middlewares{s.strictJSON(op.MaxBodyBytes)}
 		}
+	}
+	if op.DefaultStatus == http.StatusCreated {
+		s.idempotent(&op) // the Idempotency-Key header
 	}
 	if strings.Contains(op.Path, "{") {
 		op.Errors = append(op.Errors, http.StatusNotFound)
@@ -67,10 +72,7 @@ func ok[T any](v T, err error) (*body[T], error) {
 
 // List is the shape of every list: a page of items, newest first, and the
 // cursor of the next page (null on the last page).
-type List[T any] struct {
-	Items      []T     `json:"items" nullable:"false" doc:"This page of records, newest first."`
-	NextCursor *string `json:"next_cursor" doc:"Pass as cursor to get the next page; null on the last page."`
-}
+type List[T any] = api.List[T]
 
 func list[T any](items []T, next string, err error) (*body[List[T]], error) {
 	if err != nil {
@@ -137,33 +139,26 @@ type IDPath struct {
 
 // Object is a JSON object kept verbatim (numbers are not reparsed). JSON
 // null means the field was left out.
-type Object json.RawMessage
+type Object = api.Object
 
-// MarshalJSON writes the object as is (null when empty).
-func (o Object) MarshalJSON() ([]byte, error) {
-	if len(o) == 0 {
-		return []byte("null"), nil
-	}
-	return o, nil
-}
+// objectSchema documents Object as a JSON object with any members. Package
+// api does not import huma, so documentObject tells the schema registry to
+// use this type's schema wherever an Object appears.
+type objectSchema struct{}
 
-// UnmarshalJSON keeps the raw text.
-func (o *Object) UnmarshalJSON(b []byte) error {
-	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
-		*o = nil
-		return nil
-	}
-	*o = append((*o)[:0], b...)
-	return nil
-}
-
-// Schema documents Object as a JSON object with any members.
-func (Object) Schema(huma.Registry) *huma.Schema {
+// Schema is Object's schema.
+func (objectSchema) Schema(huma.Registry) *huma.Schema {
 	return &huma.Schema{Type: huma.TypeObject, AdditionalProperties: true}
 }
 
+// documentObject registers objectSchema as Object's schema in r; it must
+// run before any operation that has an Object is registered.
+func documentObject(r huma.Registry) {
+	r.RegisterTypeAlias(reflect.TypeFor[Object](), reflect.TypeFor[objectSchema]())
+}
+
 // raw converts o for the domain types (nil stays nil).
-func (o Object) raw() json.RawMessage {
+func raw(o Object) json.RawMessage {
 	if len(o) == 0 {
 		return nil
 	}

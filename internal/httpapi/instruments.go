@@ -39,7 +39,7 @@ func newInstruments(reg prometheus.Registerer, st *store.Store, ing *store.Inges
 			Help: "Rows stored through the API, by table.",
 		}, []string{"table"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inflight, m.ingested, poolCollector{st}, ingestCollector{ing}} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inflight, m.ingested, poolCollector{st}, ingestCollector{ing}, replicaCollector{st}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -114,4 +114,44 @@ func (c ingestCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(ingestQueued, prometheus.GaugeValue, float64(st.Queued))
 	ch <- prometheus.MustNewConstMetric(ingestBatches, prometheus.CounterValue, float64(st.Batches))
 	ch <- prometheus.MustNewConstMetric(ingestFallbacks, prometheus.CounterValue, float64(st.Fallbacks))
+}
+
+// replicaCollector reports the read replicas (DATABASE_REPLICA_URL) as the
+// store's last check found them, labelled by host:port.
+type replicaCollector struct{ st *store.Store }
+
+var (
+	replicaUp      = prometheus.NewDesc("mlops_db_replica_up", "1 when the read replica answers as a standby of the primary.", []string{"replica"}, nil)
+	replicaServing = prometheus.NewDesc("mlops_db_replica_serving", "1 when reads go to the read replica (up and within the lag limit).", []string{"replica"}, nil)
+	replicaLag     = prometheus.NewDesc("mlops_db_replica_lag_seconds", "How far the read replica is behind the primary, at most (absent when not measured).", []string{"replica"}, nil)
+	replicaReads   = prometheus.NewDesc("mlops_db_replica_reads_total", "Reads served by the read replica.", []string{"replica"}, nil)
+	replicaMaxLag  = prometheus.NewDesc("mlops_db_replica_max_lag_seconds", "The lag limit of the read replicas (MLOPS_REPLICA_MAX_LAG).", nil, nil)
+)
+
+func (c replicaCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{replicaUp, replicaServing, replicaLag, replicaReads, replicaMaxLag} {
+		ch <- d
+	}
+}
+
+func (c replicaCollector) Collect(ch chan<- prometheus.Metric) {
+	list := c.st.Replicas()
+	if len(list) == 0 {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(replicaMaxLag, prometheus.GaugeValue, c.st.ReplicaMaxLag().Seconds())
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	for _, r := range list {
+		ch <- prometheus.MustNewConstMetric(replicaUp, prometheus.GaugeValue, b(r.State != store.ReplicaDown), r.Addr)
+		ch <- prometheus.MustNewConstMetric(replicaServing, prometheus.GaugeValue, b(r.State == store.ReplicaServing), r.Addr)
+		if r.Measured {
+			ch <- prometheus.MustNewConstMetric(replicaLag, prometheus.GaugeValue, r.Lag.Seconds(), r.Addr)
+		}
+		ch <- prometheus.MustNewConstMetric(replicaReads, prometheus.CounterValue, float64(r.Reads), r.Addr)
+	}
 }

@@ -12,13 +12,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mlopsdev/mlops"
+	"github.com/mlopsdev/mlops/api"
+	"github.com/mlopsdev/mlops/store"
 )
 
 // Health is the answer of /healthz and /readyz.
-type Health struct {
-	Status   string `json:"status" doc:"ok (healthz) or ready (readyz)."`
-	Revision *int64 `json:"revision,omitempty" doc:"The migration revision the database is at (readyz)."`
-}
+type Health = api.Health
 
 // readyTimeout bounds the database checks of /readyz. They wait their turn
 // for a pooled connection like any request, so a small pool under load
@@ -35,8 +34,10 @@ func registerOps(api huma.API, s *Server) {
 	})
 	handle(api, s, permPublic, huma.Operation{
 		OperationID: "readyz", Method: http.MethodGet, Path: "/readyz", Tags: tags,
-		Summary:     "200 when the database answers and no migration is pending",
-		Description: "503 otherwise, saying which. Checked live on every call.",
+		Summary: "200 when the database answers and no migration is pending",
+		Description: "503 otherwise, saying which. Checked live on every call. With read replicas " +
+			"(DATABASE_REPLICA_URL) the answer lists each one as the last check found it; a replica " +
+			"that is down or lagging does not make the server unready.",
 	}, func(ctx context.Context, _ *struct{}) (*body[Health], error) {
 		return ok(s.ready(ctx))
 	})
@@ -132,5 +133,24 @@ func (s *Server) readyOnce(ctx context.Context) (Health, error) {
 		return unready("not ready: migrations are pending (the database is at revision %d, the latest is %d); run mlops migrate upgrade, or start mlops serve without --no-migrate",
 			cur, m.Latest())
 	}
-	return Health{Status: "ready", Revision: &cur}, nil
+	return Health{Status: "ready", Revision: &cur, Replicas: replicaHealth(s.st.Replicas())}, nil
+}
+
+// replicaHealth reports the read replicas as the store's last check (once
+// a second) found them. One that is down or lagging is named with the
+// reason and leaves the server ready: its reads go to the primary.
+func replicaHealth(list []store.ReplicaStatus) []api.ReplicaHealth {
+	var out []api.ReplicaHealth
+	for _, r := range list {
+		h := api.ReplicaHealth{Replica: r.Addr, Status: string(r.State)}
+		if r.Measured {
+			lag := r.Lag.Seconds()
+			h.LagSeconds = &lag
+		}
+		if r.State != store.ReplicaServing {
+			h.Detail = "the replica " + r.Problem + "; its reads go to the primary"
+		}
+		out = append(out, h)
+	}
+	return out
 }

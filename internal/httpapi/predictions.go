@@ -10,22 +10,16 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/mlopsdev/mlops"
+	"github.com/mlopsdev/mlops/api"
 	"github.com/mlopsdev/mlops/store"
 )
 
 // NewPrediction documents the body of POST /api/v1/predictions and one
 // item of a batch (the OpenAPI schema); decodePrediction reads it. The
-// ranges are the domain's (mlops.NewPrediction.Validate), repeated here
-// for the document only (TestSchemaBoundsMatchDomain holds them together).
-type NewPrediction struct {
-	ModelID     int64      `json:"model_id" minimum:"1" doc:"A registered model version (else 422)."`
-	Features    Object     `json:"features,omitempty" doc:"The model's input."`
-	Prediction  int64      `json:"prediction"`
-	Probability *float64   `json:"probability,omitempty" minimum:"0" maximum:"1"`
-	LatencyMS   *float64   `json:"latency_ms,omitempty" minimum:"0" maximum:"86400000" doc:"At most a day."`
-	Actual      *int64     `json:"actual,omitempty" doc:"The ground truth, when already known."`
-	CreatedAt   *time.Time `json:"created_at,omitempty" doc:"When the prediction was made, to load history; at most 5 minutes in the future. Default: when it is stored."`
-}
+// ranges are the domain's (mlops.NewPrediction.Validate), repeated in its
+// tags for the document only (TestSchemaBoundsMatchDomain holds them
+// together).
+type NewPrediction = api.NewPrediction
 
 const predictionFields = "model_id, features, prediction, probability, latency_ms, actual, created_at"
 
@@ -129,20 +123,13 @@ func predictionBatchError(st *store.Store, d *decoder, err error) error {
 }
 
 // PredictionBatch documents the body of POST /api/v1/predictions/batch.
-type PredictionBatch struct {
-	Predictions []NewPrediction `json:"predictions" maxItems:"10000" nullable:"false"`
-}
+type PredictionBatch = api.PredictionBatch
 
 // BatchResult answers a batch: the new ids in input order.
-type BatchResult struct {
-	Count int     `json:"count"`
-	IDs   []int64 `json:"ids" nullable:"false"`
-}
+type BatchResult = api.BatchResult
 
 // Actual is the body of PUT /api/v1/predictions/{id}/actual.
-type Actual struct {
-	Actual int64 `json:"actual" doc:"The ground truth."`
-}
+type Actual = api.Actual
 
 type predictionListIn struct {
 	ModelID int64 `query:"model_id" required:"true" minimum:"1" doc:"The model version."`

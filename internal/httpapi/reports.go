@@ -8,6 +8,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/mlopsdev/mlops"
+	"github.com/mlopsdev/mlops/api"
 	"github.com/mlopsdev/mlops/monitor"
 	"github.com/mlopsdev/mlops/store"
 )
@@ -35,12 +36,9 @@ type reportDaysIn struct {
 }
 
 // TimeWindow is a half-open time range; either end may be left out.
-type TimeWindow struct {
-	From *time.Time `json:"from,omitempty" doc:"Start (inclusive), RFC 3339."`
-	To   *time.Time `json:"to,omitempty" doc:"End (exclusive), RFC 3339."`
-}
+type TimeWindow = api.TimeWindow
 
-func (w *TimeWindow) window() monitor.Window {
+func window(w *TimeWindow) monitor.Window {
 	var out monitor.Window
 	if w == nil {
 		return out
@@ -56,15 +54,7 @@ func (w *TimeWindow) window() monitor.Window {
 
 // DriftCheck is the body of POST /api/v1/models/{id}/drift-check. Every
 // field is optional.
-type DriftCheck struct {
-	Reference        *TimeWindow `json:"reference,omitempty" doc:"Baseline window; defaults to the 7 days before current."`
-	Current          *TimeWindow `json:"current,omitempty" doc:"Window under test; defaults to the last 24 hours."`
-	ReferenceModelID int64       `json:"reference_model_id,omitempty" minimum:"0" doc:"Another version whose predictions in the reference window form the baseline."`
-	PSIThreshold     float64     `json:"psi_threshold,omitempty" minimum:"0" doc:"A feature drifts when its PSI reaches this (default 0.2)."`
-	KSThreshold      float64     `json:"ks_threshold,omitempty" minimum:"0" maximum:"1" doc:"... or its Kolmogorov-Smirnov D reaches this (default 0.1)."`
-	MinSamples       int         `json:"min_samples,omitempty" minimum:"0" doc:"Fewest predictions per window (default 30)."`
-	Bins             int         `json:"bins,omitempty" minimum:"0" maximum:"1000" doc:"Reference quantile bins of PSI (default 10)."`
-}
+type DriftCheck = api.DriftCheck
 
 type driftCheckIn struct {
 	IDPath
@@ -88,22 +78,10 @@ type rulesPutIn struct {
 
 // RuleSettingsUpdate is the body of PUT /api/v1/rules/{model_name}; a field left
 // out keeps its current (or default) value.
-type RuleSettingsUpdate struct {
-	Enabled                *bool    `json:"enabled,omitempty" doc:"Rules are off until enabled."`
-	DriftEnabled           *bool    `json:"drift_enabled,omitempty"`
-	PSIThreshold           *float64 `json:"psi_threshold,omitempty"`
-	KSThreshold            *float64 `json:"ks_threshold,omitempty"`
-	MinSamples             *int64   `json:"min_samples,omitempty"`
-	CurrentWindowSeconds   *int64   `json:"current_window_seconds,omitempty"`
-	ReferenceWindowSeconds *int64   `json:"reference_window_seconds,omitempty"`
-	Metric                 *string  `json:"metric,omitempty" enum:"accuracy,precision,recall,f1"`
-	MetricThreshold        *float64 `json:"metric_threshold,omitempty" doc:"The performance rule fires below this; left out (and never set) means off."`
-	MetricWindowSeconds    *int64   `json:"metric_window_seconds,omitempty"`
-	MetricMinLabeled       *int64   `json:"metric_min_labeled,omitempty"`
-	PositiveClass          *int64   `json:"positive_class,omitempty"`
-}
+type RuleSettingsUpdate = api.RuleSettingsUpdate
 
-func (b RuleSettingsUpdate) apply(r *store.RuleSettings) {
+// applyRules sets the fields b gives on r.
+func applyRules(b RuleSettingsUpdate, r *store.RuleSettings) {
 	set := func(dst *int64, src *int64) {
 		if src != nil {
 			*dst = *src
@@ -189,7 +167,7 @@ func registerReports(api huma.API, s *Server) {
 	}, func(ctx context.Context, in *driftCheckIn) (*body[mlops.DriftReport], error) {
 		var o monitor.DriftCheckOptions
 		if b := in.Body; b != nil {
-			o = monitor.DriftCheckOptions{Reference: b.Reference.window(), Current: b.Current.window(),
+			o = monitor.DriftCheckOptions{Reference: window(b.Reference), Current: window(b.Current),
 				ReferenceModelID: b.ReferenceModelID, PSIThreshold: b.PSIThreshold, KSThreshold: b.KSThreshold,
 				MinSamples: b.MinSamples, Bins: b.Bins}
 		}
@@ -219,7 +197,7 @@ func registerReports(api huma.API, s *Server) {
 		if err != nil {
 			return nil, err
 		}
-		in.Body.apply(&cur)
+		applyRules(in.Body, &cur)
 		return ok(s.st.RuleSettingsPut(ctx, cur))
 	})
 	handle(api, s, mlops.PermAdmin, huma.Operation{

@@ -12,18 +12,13 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/mlopsdev/mlops"
+	"github.com/mlopsdev/mlops/api"
 	"github.com/mlopsdev/mlops/store"
 )
 
 // NewMetric documents the body of POST /api/v1/metrics and one item of a
 // batch (the OpenAPI schema); decodeMetric reads it.
-type NewMetric struct {
-	MetricName  string     `json:"metric_name"`
-	MetricValue float64    `json:"metric_value" minimum:"-1e15" maximum:"1e15"`
-	ModelID     *int64     `json:"model_id,omitempty" minimum:"1" doc:"The model version the point belongs to, if any."`
-	Metadata    Object     `json:"metadata,omitempty"`
-	CreatedAt   *time.Time `json:"created_at,omitempty" doc:"When the value was measured, to load history; at most 5 minutes in the future. Default: when it is stored."`
-}
+type NewMetric = api.NewMetric
 
 const metricFields = "metric_name, metric_value, model_id, metadata, created_at"
 
@@ -70,18 +65,12 @@ func decodeMetric(d *decoder, at field) (mlops.NewPerformanceMetric, error) {
 }
 
 // MetricBatch documents the body of POST /api/v1/metrics/batch.
-type MetricBatch struct {
-	Metrics []NewMetric `json:"metrics" maxItems:"10000" nullable:"false"`
-}
+type MetricBatch = api.MetricBatch
 
 // MetricSeries documents the answer of GET /api/v1/metrics/{metric_name}:
 // raw points {created_at, value}, or with bucket one point per bucket
 // {bucket_start, count, avg, min, max}; oldest first either way.
-type MetricSeries struct {
-	MetricName string  `json:"metric_name"`
-	Bucket     *string `json:"bucket" doc:"The bucket width asked for (1m, 5m, 1h or 1d); null for raw points."`
-	Points     []any   `json:"points" nullable:"false"`
-}
+type MetricSeries = api.MetricSeries
 
 type seriesIn struct {
 	MetricName string `path:"metric_name" doc:"The metric, e.g. api_latency."`

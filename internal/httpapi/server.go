@@ -23,6 +23,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mlopsdev/mlops/internal/auth"
 	"github.com/mlopsdev/mlops/store"
@@ -75,6 +76,9 @@ type Options struct {
 	// pages may send unsafe requests (a proxy's public address). Default:
 	// same origin only.
 	TrustedOrigins []string
+	// TracerProvider, when set, traces every request (tracing.go). Nil:
+	// the handler is not wrapped.
+	TracerProvider trace.TracerProvider
 }
 
 // Server is the HTTP API. It is an http.Handler.
@@ -150,6 +154,7 @@ func New(st *store.Store, opts Options) (*Server, error) {
 	cfg.RejectUnknownQueryParameters = true
 	cfg.Transformers = []huma.Transformer{tidyProblem}
 	cfg.Components.SecuritySchemes = securitySchemes
+	documentObject(cfg.Components.Schemas)
 	s.api = humago.New(s.mux, cfg)
 	s.api.UseMiddleware(s.authorize)
 	s.routes(s.api)
@@ -162,6 +167,9 @@ func New(st *store.Store, opts Options) (*Server, error) {
 		s.mux.HandleFunc("/", s.noRoute)
 	}
 	s.handler = s.middleware(s.mux)
+	if opts.TracerProvider != nil {
+		s.handler = s.traced(s.handler, opts.TracerProvider)
+	}
 	return s, nil
 }
 

@@ -3,27 +3,19 @@ package httpapi
 import (
 	"context"
 	"net/http"
-	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/mlopsdev/mlops"
+	"github.com/mlopsdev/mlops/api"
 )
 
 // NewSilenceMatchers are the matchers of POST /api/v1/alerts/silences: a
 // matcher left out matches any value.
-type NewSilenceMatchers struct {
-	AlertType *string         `json:"alert_type,omitempty" doc:"Only alerts of this type."`
-	ModelName *string         `json:"model_name,omitempty" doc:"Only alerts about this model, any version."`
-	Severity  *mlops.Severity `json:"severity,omitempty" enum:"info,low,medium,high,critical" doc:"Only alerts of this severity."`
-}
+type NewSilenceMatchers = api.NewSilenceMatchers
 
 // NewSilence is the body of POST /api/v1/alerts/silences.
-type NewSilence struct {
-	Matchers NewSilenceMatchers `json:"matchers" doc:"At least one matcher."`
-	Until    time.Time          `json:"until" doc:"RFC 3339, in the future: when the silence ends by itself."`
-	Comment  string             `json:"comment" doc:"Why the alerts are silenced."`
-}
+type NewSilence = api.NewSilence
 
 type silenceCreateIn struct {
 	Body NewSilence

@@ -2,7 +2,6 @@ package webui
 
 import (
 	"cmp"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,10 +35,10 @@ type driftReportData struct {
 	Histograms, HistBins int
 	Alerts               []mlops.Alert
 	Actions              []mlops.AgentAction
-	// RefsCut: the search for what names the report read refScan rows of a
-	// list and stopped.
-	RefsCut bool
-	RefScan int
+	// MoreAlerts, MoreActions: more than RefLimit name the report; the
+	// newest RefLimit are listed.
+	MoreAlerts, MoreActions bool
+	RefLimit                int
 }
 
 // reportDetails are the fields of a report's details the page knows.
@@ -303,7 +302,7 @@ func (s *server) driftReport(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d := driftReportData{RefScan: refScan, HistBins: monitor.MaxHistogramBins}
+	d := driftReportData{RefLimit: refLimit, HistBins: monitor.MaxHistogramBins}
 	if d.R, err = s.st.DriftReportGet(ctx, id); err != nil {
 		return err
 	}
@@ -326,71 +325,24 @@ func (s *server) driftReport(w http.ResponseWriter, r *http.Request) error {
 			d.Histograms++
 		}
 	}
-	if d.Alerts, d.Actions, d.RefsCut, err = s.driftRefs(ctx, d.R); err != nil {
+	// The alerts and actions that name the report, exactly (indexed:
+	// store/driftrefs.go).
+	page := store.Page{Limit: refLimit}
+	var next string
+	if d.Alerts, next, err = s.st.AlertListByDriftReport(ctx, id, page); err != nil {
 		return err
 	}
+	d.MoreAlerts = next != ""
+	if d.Actions, next, err = s.st.ActionListByDriftReport(ctx, id, page); err != nil {
+		return err
+	}
+	d.MoreActions = next != ""
 	s.render(w, r, http.StatusOK, "drift_report", fmt.Sprintf("Drift report %d", id), "drift", d)
 	return nil
 }
 
-// refScan bounds the rows of each list driftRefs reads.
-const refScan = 200
-
-// driftRefs finds the alerts whose related_data names rep
-// (drift_report_id; an open rule alert names the latest report of its
-// condition) and the actions whose parameters name it or whose issue it
-// is. Nothing indexes those fields, so it reads the likely candidates, at
-// most refScan of each list: the alerts and the actions created since the
-// report, and the open alerts. cut reports that a list had more.
-func (s *server) driftRefs(ctx context.Context, rep mlops.DriftReport) (alerts []mlops.Alert, actions []mlops.AgentAction, cut bool, err error) {
-	page := store.Page{Limit: refScan}
-	seen := map[int64]bool{}
-	for _, f := range []store.AlertFilter{{Since: rep.CreatedAt, Page: page},
-		{Status: mlops.AlertActive, Page: page}, {Status: mlops.AlertAcknowledged, Page: page}} {
-		items, next, err := s.st.AlertList(ctx, f)
-		if err != nil {
-			return nil, nil, false, err
-		}
-		cut = cut || next != ""
-		for _, a := range items {
-			if !seen[a.ID] && namesReport(a.RelatedData, rep.ID) {
-				seen[a.ID] = true
-				alerts = append(alerts, a)
-			}
-		}
-	}
-	slices.SortFunc(alerts, func(a, b mlops.Alert) int { return cmp.Compare(b.ID, a.ID) })
-	items, next, err := s.st.ActionList(ctx, store.ActionFilter{Since: rep.CreatedAt, OldestFirst: true, Page: page})
-	if err != nil {
-		return nil, nil, false, err
-	}
-	cut = cut || next != ""
-	ref := strconv.FormatInt(rep.ID, 10)
-	for _, a := range items {
-		if namesReport(a.Parameters, rep.ID) || (a.IssueType == "drift_report" && a.IssueID == ref) {
-			actions = append(actions, a)
-		}
-	}
-	return alerts, actions, cut, nil
-}
-
-// namesReport reports whether the JSON object raw has drift_report_id id,
-// as a number or a string.
-func namesReport(raw mlops.JSON, id int64) bool {
-	var v struct {
-		ID any `json:"drift_report_id"`
-	}
-	if len(raw) == 0 || json.Unmarshal(raw, &v) != nil {
-		return false
-	}
-	switch x := v.ID.(type) {
-	case float64:
-		return x == float64(id)
-	case string:
-		return x == strconv.FormatInt(id, 10)
-	}
-	return false
-}
+// refLimit bounds the alerts, and the actions, the report page lists.
+const refLimit = 100
 
 // driftCheck runs the monitor's drift check of a version from the model
 // page's form (the check of POST /api/v1/models/{id}/drift-check) and
