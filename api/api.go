@@ -42,10 +42,11 @@ func (o *Object) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// List is the shape of every list: a page of items, newest first, and the
-// cursor of the next page (null on the last page).
+// List is the shape of every list: a page of items in the order its route
+// names (newest first but for a few, such as the timeline), and the cursor
+// of the next page (null on the last page).
 type List[T any] struct {
-	Items      []T     `json:"items" nullable:"false" doc:"This page of records, newest first."`
+	Items      []T     `json:"items" nullable:"false" doc:"This page of records, in the order the operation names (newest first unless it says otherwise)."`
 	NextCursor *string `json:"next_cursor" doc:"Pass as cursor to get the next page; null on the last page."`
 }
 

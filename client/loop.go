@@ -87,7 +87,7 @@ func (c *Client) ApprovalReport(ctx context.Context, days int, opts ...CallOptio
 	return out, c.do(ctx, r, &out)
 }
 
-// TimelineList returns one page of a model version's history, newest
+// TimelineList returns one page of a model version's history, oldest
 // first: registration, activations, drift reports, alerts, actions and
 // decisions (GET /api/v1/models/{id}/timeline).
 func (c *Client) TimelineList(ctx context.Context, modelID int64, p Page, opts ...CallOption) (api.List[api.TimelineEvent], error) {
@@ -98,7 +98,7 @@ func (c *Client) TimelineList(ctx context.Context, modelID int64, p Page, opts .
 	return out, c.do(ctx, r, &out)
 }
 
-// TimelineListAll yields a model version's whole history, newest first.
+// TimelineListAll yields a model version's whole history, oldest first.
 func (c *Client) TimelineListAll(ctx context.Context, modelID int64, p Page, opts ...CallOption) iter.Seq2[api.TimelineEvent, error] {
 	return all(ctx, p.Cursor, func(ctx context.Context, cursor string) (api.List[api.TimelineEvent], error) {
 		p.Cursor = cursor

@@ -54,6 +54,20 @@ func (s *Store) copyNumbered(ctx context.Context, table string, cols []string, n
 	}
 	var ids []int64
 	err := s.txConnRaw(ctx, func(conn *pgx.Conn) error {
+		var (
+			partitioned bool
+			seq         string
+		)
+		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_partitioned_table WHERE partrelid = to_regclass($1)),
+			pg_get_serial_sequence($1, 'id')`, table).Scan(&partitioned, &seq); err != nil {
+			return classify(err)
+		}
+		if partitioned {
+			// Ids carry their row's time (partitions.go).
+			var err error
+			ids, err = s.copyPartitioned(ctx, conn, table, seq, cols, next)
+			return err
+		}
 		var before, last int64
 		if err := conn.QueryRow(ctx, `SELECT nextval(pg_get_serial_sequence($1, 'id'))`, table).Scan(&before); err != nil {
 			return classify(err)

@@ -393,8 +393,8 @@ func (s *Store) logPredictions(ctx context.Context, in []mlops.NewPrediction, no
 }
 
 // logPredictionsPostgres writes the rows in one autocommitted statement:
-// ids come from the table's identity sequence inside the statement, and
-// each comes back with the ordinal of its input row, so no caller depends
+// ids come from the table's sequence inside the statement (carrying the
+// row's hour on a partitioned table, partitions.go), and each comes back with the ordinal of its input row, so no caller depends
 // on the order of RETURNING.
 func (s *Store) logPredictionsPostgres(ctx context.Context, in []mlops.NewPrediction, now time.Time) ([]ingestRes, error) {
 	n := len(in)
@@ -408,11 +408,14 @@ func (s *Store) logPredictionsPostgres(ctx context.Context, in []mlops.NewPredic
 		times       = make([]time.Time, n)
 	)
 	history := false
+	sums := newPredictionRollups()
 	for i, p := range in {
 		modelIDs[i], features[i], predictions[i] = p.ModelID, jsonArg(p.Features, "{}"), p.Prediction
 		probs[i], latencies[i], actuals[i], times[i] = p.Probability, p.LatencyMS, p.Actual, createdAt(p.CreatedAt, now)
 		history = history || p.CreatedAt != nil
+		sums.add(p.ModelID, times[i], p.Prediction, p.Actual, p.Probability, p.LatencyMS)
 	}
+	cells, bins := sums.rows()
 	// Rows without their own time take now ($8): the array of times is sent
 	// only when some row brings one (unnest pads a NULL array with NULLs).
 	var timesArg any
@@ -421,15 +424,19 @@ func (s *Store) logPredictionsPostgres(ctx context.Context, in []mlops.NewPredic
 	}
 	rows, err := s.writer().QueryContext(ctx, `
 		WITH input AS (
-			SELECT nextval((SELECT pg_get_serial_sequence('predictions', 'id'))::regclass) AS id, t.*
+			SELECT `+newIDSQL("predictions", `nextval((SELECT pg_get_serial_sequence('predictions', 'id'))::regclass)`,
+		"coalesce(t.created_at, $8::timestamptz)")+` AS id, t.*
 			FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::float8[], $5::float8[], $6::bigint[], $7::timestamptz[])
 				WITH ORDINALITY AS t(model_id, features, prediction, probability, latency_ms, actual, created_at, ord)
 		), ins AS (
 			INSERT INTO predictions (id, model_id, features, prediction, probability, latency_ms, actual, created_at)
 			SELECT id, model_id, features::jsonb, prediction, probability, latency_ms, actual, coalesce(created_at, $8) FROM input
+		), cells AS (`+cellsUnnestSQL(9)+` RETURNING 1
+		), bins AS (`+binsUnnestSQLPostgres(16, "cells")+`
 		)
 		SELECT id, ord FROM input`,
-		modelIDs, features, predictions, probs, latencies, actuals, timesArg, now)
+		append(append([]any{modelIDs, features, predictions, probs, latencies, actuals, timesArg, now},
+			cellArrays(cells)...), binArrays(bins)...)...)
 	type idOrd struct{ id, ord int64 }
 	got, err := collect(rows, err, func(sc scanner) (idOrd, error) {
 		var v idOrd
@@ -456,12 +463,13 @@ func (s *Store) logPredictionsPostgres(ctx context.Context, in []mlops.NewPredic
 }
 
 // logPredictionsSQLite writes the rows with one prepared statement in one
-// transaction on the single writer (one row: autocommitted, the cheapest
-// write). A row the database refuses fails alone: SQLite undoes only that
-// statement.
+// transaction on the single writer (one row: without preparing), and then
+// their rollups. A row the database refuses fails alone: SQLite undoes
+// only that statement, and the rollups count only the rows written.
 func (s *Store) logPredictionsSQLite(ctx context.Context, in []mlops.NewPrediction, now time.Time) ([]ingestRes, error) {
 	out := make([]ingestRes, len(in))
-	write := func(insert func(args ...any) *sql.Row) error {
+	write := func(tx *Store, insert func(args ...any) *sql.Row) error {
+		sums := newPredictionRollups()
 		for i, p := range in {
 			at := createdAt(p.CreatedAt, now)
 			var id int64
@@ -475,22 +483,21 @@ func (s *Store) logPredictionsSQLite(ctx context.Context, in []mlops.NewPredicti
 				continue
 			}
 			out[i].p = stored(p, id, at)
+			sums.add(p.ModelID, at, p.Prediction, p.Actual, p.Probability, p.LatencyMS)
 		}
-		return nil
+		return tx.addPredictionRollups(ctx, sums)
 	}
-	var err error
-	if len(in) == 1 && s.tx == nil {
-		err = write(func(args ...any) *sql.Row { return s.writer().QueryRowContext(ctx, insertPrediction, args...) })
-	} else {
-		err = s.InTx(ctx, func(tx *Store) error {
-			stmt, err := tx.tx.PrepareContext(ctx, insertPrediction)
-			if err != nil {
-				return classify(err)
-			}
-			defer stmt.Close()
-			return write(func(args ...any) *sql.Row { return stmt.QueryRowContext(ctx, args...) })
-		})
-	}
+	err := s.InTx(ctx, func(tx *Store) error {
+		if len(in) == 1 {
+			return write(tx, func(args ...any) *sql.Row { return tx.writer().QueryRowContext(ctx, insertPrediction, args...) })
+		}
+		stmt, err := tx.tx.PrepareContext(ctx, insertPrediction)
+		if err != nil {
+			return classify(err)
+		}
+		defer stmt.Close()
+		return write(tx, func(args ...any) *sql.Row { return stmt.QueryRowContext(ctx, args...) })
+	})
 	if err != nil {
 		return nil, err
 	}

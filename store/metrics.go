@@ -11,13 +11,27 @@ import (
 
 const metricColumns = `id, metric_name, metric_value, model_id, created_at, metadata`
 
-// metricInsertSQL records one metric point.
+// metricInsertSQL records one metric point (SQLite).
 const metricInsertSQL = `INSERT INTO performance_metrics (metric_name, metric_value, model_id, created_at, metadata)
 	VALUES ($1, $2, $3, $4, $5) RETURNING ` + metricColumns
 
+// metricInsertPostgres records one metric point on PostgreSQL, its id
+// drawn as on a partitioned table when it is one (partitions.go).
+var metricInsertPostgres = `INSERT INTO performance_metrics (id, metric_name, metric_value, model_id, created_at, metadata)
+	VALUES (` + newIDSQL("performance_metrics", `nextval(pg_get_serial_sequence('performance_metrics', 'id'))`, `$4::timestamptz`) + `,
+		$1, $2, $3, $4, $5) RETURNING ` + metricColumns
+
+// metricInsertSQLFor is the statement of one metric point on engine.
+func metricInsertSQLFor(engine Engine) string {
+	if engine == Postgres {
+		return metricInsertPostgres
+	}
+	return metricInsertSQL
+}
+
 // metricInsertRollupsPostgres records one metric point and adds it to its
 // minute and hour rollups, in one statement (PostgreSQL).
-const metricInsertRollupsPostgres = `WITH p AS (` + metricInsertSQL + `),
+var metricInsertRollupsPostgres = `WITH p AS (` + metricInsertPostgres + `),
 	m AS (INSERT INTO metric_rollups AS r (metric_name, model_key, minute, n, total, lo, hi)
 		SELECT metric_name, coalesce(model_id, 0), floor(extract(epoch FROM created_at) / 60)::bigint * 60,
 			1, metric_value, metric_value, metric_value FROM p
@@ -141,7 +155,8 @@ func (s *Store) MetricCreateBatch(ctx context.Context, in []mlops.NewPerformance
 
 // MetricGet returns one metric point.
 func (s *Store) MetricGet(ctx context.Context, id int64) (mlops.PerformanceMetric, error) {
-	m, err := scanMetric(s.primary().QueryRowContext(ctx, `SELECT `+metricColumns+` FROM performance_metrics WHERE id = $1`, id))
+	where, args := s.whereID("performance_metrics", id, 1)
+	m, err := scanMetric(s.primary().QueryRowContext(ctx, `SELECT `+metricColumns+` FROM performance_metrics WHERE `+where, args...))
 	if err != nil {
 		return m, notFound(err, "metric point %d", id)
 	}

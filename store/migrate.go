@@ -284,10 +284,22 @@ func (s *Store) referenceSchema(ctx context.Context, version int64) (map[string]
 			return nil, err
 		}
 	}
+	if s.engine == Postgres && (s.Partitioned("predictions") || s.Partitioned("performance_metrics")) {
+		// The live tables are partitioned: so is the reference.
+		ref := &Store{engine: Postgres, target: s.target, rdb: db, wdb: db, now: s.now, log: s.log, parts: &partitionState{}}
+		if err := ref.PartitionsMigrate(ctx, PartitionsMigrateOptions{}); err != nil {
+			return nil, fmt.Errorf("partition the reference tables: %w", err)
+		}
+	}
 	return dumpSchema(ctx, s.engine, db)
 }
 
 var spaces = regexp.MustCompile(`\s+`)
+
+// partitionsSQL names the partitions of the current schema: they come and
+// go with time (partitions.go), so the schema check compares only their
+// parent tables.
+const partitionsSQL = `SELECT relname::text FROM pg_class WHERE relispartition AND relnamespace = current_schema()::regnamespace`
 
 // dumpSchema returns the schema objects of the current schema, keyed by a
 // name such as "column predictions.features" and valued by their
@@ -302,14 +314,15 @@ func dumpSchema(ctx context.Context, engine Engine, db *sql.DB) (map[string]stri
 		q = `SELECT 'column ' || table_name || '.' || column_name,
 				data_type || ' nullable=' || is_nullable || ' default=' || coalesce(column_default, '')
 			FROM information_schema.columns
-			WHERE table_schema = current_schema() AND table_name <> '` + MigrationTable + `'
+			WHERE table_schema = current_schema() AND table_name <> '` + MigrationTable + `' AND table_name NOT IN (` + partitionsSQL + `)
 			UNION ALL
 			SELECT 'index ' || indexname, replace(indexdef, current_schema() || '.', '')
-			FROM pg_indexes WHERE schemaname = current_schema() AND tablename <> '` + MigrationTable + `'
+			FROM pg_indexes WHERE schemaname = current_schema() AND tablename <> '` + MigrationTable + `' AND tablename NOT IN (` + partitionsSQL + `)
 			UNION ALL
 			SELECT 'constraint ' || c.conrelid::regclass::text || '.' || c.conname, pg_get_constraintdef(c.oid)
 			FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
-			WHERE n.nspname = current_schema() AND c.conrelid::regclass::text <> '` + MigrationTable + `'`
+			WHERE n.nspname = current_schema() AND c.conrelid::regclass::text <> '` + MigrationTable + `'
+				AND c.conrelid::regclass::text NOT IN (` + partitionsSQL + `)`
 	}
 	rows, err := db.QueryContext(ctx, q)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -156,11 +157,19 @@ var binCase = func() string {
 // PredictionSearchSummary counts the whole selection (f's page is
 // ignored) in one pass: its rows, the labelled and correct ones, the
 // confusion matrix of the labelled rows and the probability histogram.
+//
+// Without a probability filter, the whole hours of the selection are read
+// from the prediction rollups (prediction_rollups.go), which count rows by
+// class, ground truth and probability bin; only the parts of hours the
+// range cuts are read from the rows.
 func (s *Store) PredictionSearchSummary(ctx context.Context, f PredictionSearch) (PredictionSummary, error) {
 	var sum PredictionSummary
 	q, err := f.where()
 	if err != nil {
 		return sum, err
+	}
+	if f.MinProbability == nil && f.MaxProbability == nil {
+		return s.summaryFromRollups(ctx, f)
 	}
 	// One group per (prediction, actual, bin): a classifier's few classes
 	// make a few dozen rows, however large the selection.
@@ -196,4 +205,48 @@ func (s *Store) PredictionSearchSummary(ctx context.Context, f PredictionSearch)
 		return nil
 	})
 	return sum, err
+}
+
+// summaryFromRollups is PredictionSearchSummary of a selection without a
+// probability filter, from the rollups.
+func (s *Store) summaryFromRollups(ctx context.Context, f PredictionSearch) (PredictionSummary, error) {
+	var sum PredictionSummary
+	r, err := s.predictionRange(ctx, f.ModelID, f.Since.UTC(), f.Until.UTC(), 0)
+	if err != nil {
+		return sum, err
+	}
+	confusion := map[[2]int64]int64{}
+	for k, n := range r.cells {
+		switch {
+		case n == 0:
+			continue
+		case f.Class != nil && k.prediction != *f.Class:
+			continue
+		case f.WrongOnly && (!k.labeled || k.actual == k.prediction):
+			continue
+		case f.LabelledOnly && !k.labeled:
+			continue
+		}
+		sum.Count += n
+		if k.pbin < 0 {
+			sum.NoProbability += n
+		} else {
+			sum.Bins[k.pbin] += n
+		}
+		if !k.labeled {
+			continue
+		}
+		sum.Labelled += n
+		if k.actual == k.prediction {
+			sum.Correct += n
+		}
+		confusion[[2]int64{k.actual, k.prediction}] += n
+	}
+	for k, n := range confusion {
+		sum.Confusion = append(sum.Confusion, ConfusionCell{Actual: k[0], Predicted: k[1], Count: n})
+	}
+	slices.SortFunc(sum.Confusion, func(a, b ConfusionCell) int {
+		return cmp.Or(cmp.Compare(a.Actual, b.Actual), cmp.Compare(a.Predicted, b.Predicted))
+	})
+	return sum, nil
 }

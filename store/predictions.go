@@ -116,9 +116,12 @@ func (s *Store) PredictionCreateSeq(ctx context.Context, seq iter.Seq2[mlops.New
 		modelIDs = append(modelIDs, p.ModelID)
 		return true
 	}
+	sums := newPredictionRollups()
 	fill := func(p *mlops.NewPrediction, v []any) {
+		at := createdAt(p.CreatedAt, now)
 		v[0], v[1], v[2], v[3], v[4], v[5], v[6] = p.ModelID, jsonArgNoCopy(p.Features, "{}"), p.Prediction,
-			p.Probability, p.LatencyMS, p.Actual, createdAt(p.CreatedAt, now)
+			p.Probability, p.LatencyMS, p.Actual, at
+		sums.add(p.ModelID, at, p.Prediction, p.Actual, p.Probability, p.LatencyMS)
 	}
 	// The items are decoded ahead on a goroutine of their own while the
 	// rows before them are written.
@@ -142,6 +145,9 @@ func (s *Store) PredictionCreateSeq(ctx context.Context, seq iter.Seq2[mlops.New
 			return err
 		}
 		if len(ids) > 0 {
+			if err := tx.addPredictionRollups(ctx, sums); err != nil {
+				return err
+			}
 			if err := tx.audit(ctx, batchChange("predictions.logged", ids, modelIDs)); err != nil {
 				return err
 			}
@@ -277,7 +283,8 @@ func prefixErr(err error, prefix string) error {
 
 // PredictionGet returns one prediction.
 func (s *Store) PredictionGet(ctx context.Context, id int64) (mlops.Prediction, error) {
-	p, err := scanPrediction(s.primary().QueryRowContext(ctx, `SELECT `+predictionColumns+` FROM predictions WHERE id = $1`, id))
+	where, args := s.predictionWhereID(id, 1)
+	p, err := scanPrediction(s.primary().QueryRowContext(ctx, `SELECT `+predictionColumns+` FROM predictions WHERE `+where, args...))
 	if err != nil {
 		return p, notFound(err, "prediction %d", id)
 	}
@@ -343,10 +350,59 @@ func (s *Store) PredictionFeaturesEach(ctx context.Context, modelID int64, from,
 }
 
 // PredictionSetActual records the ground truth of a prediction (the seed's
-// update_prediction_actual).
+// update_prediction_actual), moving the row from one count of the
+// prediction rollups to another in the same transaction.
 func (s *Store) PredictionSetActual(ctx context.Context, id int64, actual int64) (mlops.Prediction, error) {
-	p, err := scanPrediction(s.writer().QueryRowContext(ctx,
-		`UPDATE predictions SET actual = $2 WHERE id = $1 RETURNING `+predictionColumns, id, actual))
+	var (
+		p   mlops.Prediction
+		err error
+	)
+	if s.engine == Postgres {
+		// One statement: lock the row, update it, and move its count, the
+		// counts in key order (labeled, actual) as every writer locks them.
+		where, args := s.predictionWhereID(id, 2)
+		p, err = scanPrediction(s.writer().QueryRowContext(ctx, `
+			WITH old AS (SELECT id AS old_id, actual AS old_actual FROM predictions WHERE `+where+` FOR UPDATE),
+			upd AS (UPDATE predictions SET actual = $1 FROM old WHERE id = old_id AND `+where+`
+				RETURNING `+predictionColumns+`, old_actual),
+			moved AS (INSERT INTO prediction_rollups (model_id, hour, prediction, labeled, actual, probability_bin, n)
+				SELECT u.model_id, floor(extract(epoch FROM u.created_at) / 3600)::bigint * 3600, u.prediction, c.labeled, c.actual, `+binCase+`, c.d
+				FROM upd u CROSS JOIN LATERAL (VALUES
+					((CASE WHEN u.old_actual IS NULL THEN 0 ELSE 1 END)::smallint, coalesce(u.old_actual, 0), -1::bigint),
+					(1::smallint, $1::bigint, 1::bigint)) AS c(labeled, actual, d)
+				WHERE u.old_actual IS DISTINCT FROM $1::bigint
+				ORDER BY c.labeled, c.actual`+cellUpsertTail+`)
+			SELECT `+predictionColumns+` FROM upd`, append([]any{actual}, args...)...))
+	} else {
+		err = s.InTx(ctx, func(tx *Store) error {
+			var old *int64
+			if err := tx.writer().QueryRowContext(ctx, `SELECT actual FROM predictions WHERE id = $1`, id).Scan(&old); err != nil {
+				return err
+			}
+			var err error
+			p, err = scanPrediction(tx.writer().QueryRowContext(ctx,
+				`UPDATE predictions SET actual = $2 WHERE id = $1 RETURNING `+predictionColumns, id, actual))
+			if err != nil || (old != nil && *old == actual) {
+				return err
+			}
+			// Move the row's count: out of its old one, into the new.
+			hour := floorTo(p.CreatedAt.Unix(), 3600)
+			pbin := probabilityBin(p.Probability)
+			from := cellRow{cellKey{model: p.ModelID, hour: hour, prediction: p.Prediction, pbin: pbin}, -1}
+			if old != nil {
+				from.labeled, from.actual = true, *old
+			}
+			to := cellRow{cellKey{p.ModelID, hour, p.Prediction, true, actual, pbin}, 1}
+			args := []any{}
+			for _, c := range slices.SortedFunc(slices.Values([]cellRow{from, to}), func(a, b cellRow) int { return cmpCell(a.cellKey, b.cellKey) }) {
+				for j := range cellColumns {
+					args = append(args, c.column(j))
+				}
+			}
+			_, err = tx.writer().ExecContext(ctx, multiInsertSQL("prediction_rollups", cellColumns, 2)+cellUpsertTail, args...)
+			return classify(err)
+		})
+	}
 	if err != nil {
 		return p, notFound(err, "prediction %d", id)
 	}

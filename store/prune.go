@@ -91,12 +91,41 @@ func (s *Store) Prune(ctx context.Context, what string, cutoff time.Time, batch 
 		}
 		return res.RowsAffected()
 	}
-	if what == "metrics" {
-		// The per-minute rollups change with the points (metrics.go).
+	switch what {
+	case "metrics":
+		// The rollups change with the points (rollups.go).
 		one = func() (int64, error) { return s.pruneMetricsBatch(ctx, cutoff, batch) }
+	case "predictions":
+		// The rollups change with the rows (prediction_rollups.go).
+		one = func() (int64, error) { return s.prunePredictionsBatch(ctx, cutoff, batch) }
 	}
-	total, err := pruneBatches(batch, progress, one)
+	// A partitioned table loses its partitions that end before the cutoff
+	// whole; rows are deleted batch by batch only in the partition the
+	// cutoff falls in and in the DEFAULT partition (partitions.go).
+	var (
+		total   int64
+		dropped []string
+	)
+	if s.engine == Postgres && (what == "predictions" || what == "metrics") {
+		var on bool
+		if on, err = s.partitionedNow(ctx, s.primary(), table); on {
+			total, dropped, err = s.dropPartitionsBefore(ctx, table, at, progress)
+		}
+	}
+	if err == nil {
+		fromPartitions := total
+		var n int64
+		n, err = pruneBatches(batch, func(deleted int64) {
+			if progress != nil {
+				progress(fromPartitions + deleted)
+			}
+		}, one)
+		total += n
+	}
 	after := map[string]any{"deleted": map[string]int64{table: total}, "older_than": cutoff.UTC().Format(time.RFC3339Nano)}
+	if len(dropped) > 0 {
+		after["partitions_dropped"] = dropped
+	}
 	if err != nil {
 		after["error"] = err.Error()
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -130,6 +131,10 @@ func (s *Store) PerformanceReport(ctx context.Context, modelID int64, o Performa
 	rep = PerformanceReport{ModelID: m.ID, ModelName: m.ModelName, Version: m.Version, Bucket: o.Bucket,
 		From: o.Since, To: o.Until, PositiveClass: pos, Buckets: []PerformanceRow{}}
 
+	if w := int64(width / time.Second); w%3600 == 0 {
+		rep.Buckets, rep.Total, err = s.performanceFromRollups(ctx, modelID, o.Since, o.Until, w, pos)
+		return rep, err
+	}
 	expr := s.bucketExpr(int64(width / time.Second))
 	pct := s.percentileColumns()
 	rows, err := s.reader().QueryContext(ctx, `SELECT `+expr+` AS bucket, count(*), count(actual), count(latency_ms),
@@ -559,4 +564,81 @@ func parseDBTime(v any) (time.Time, error) {
 		return time.UnixMicro(int64(f * 1e6)).UTC(), nil
 	}
 	return time.Time{}, fmt.Errorf("cannot read a time from %q", s)
+}
+
+// performanceFromRollups is the performance report of buckets of width
+// seconds (whole hours) from the prediction rollups: exact counts, and
+// latency percentiles from the histogram (within a bin's width, see
+// prediction_rollups.go).
+func (s *Store) performanceFromRollups(ctx context.Context, modelID int64, since, until time.Time, width, pos int64) ([]PerformanceRow, PerformanceRow, error) {
+	total := PerformanceRow{BucketStart: since}
+	r, err := s.predictionRange(ctx, modelID, since, until, width)
+	if err != nil {
+		return nil, total, err
+	}
+	rows := map[int64]*PerformanceRow{}
+	row := func(start int64) *PerformanceRow {
+		b, ok := rows[start]
+		if !ok {
+			b = &PerformanceRow{BucketStart: time.Unix(start, 0).UTC()}
+			rows[start] = b
+		}
+		return b
+	}
+	for k, n := range r.cells {
+		for _, b := range []*PerformanceRow{row(k.hour), &total} {
+			b.Predictions += n
+			if !k.labeled {
+				continue
+			}
+			b.Labeled += n
+			if k.actual == k.prediction {
+				b.Correct += n
+			}
+			switch {
+			case k.actual == pos && k.prediction == pos:
+				b.TruePositives += n
+			case k.actual != pos && k.prediction == pos:
+				b.FalsePositives += n
+			case k.actual == pos && k.prediction != pos:
+				b.FalseNegatives += n
+			}
+		}
+	}
+	hists := map[int64]histogram{}
+	var all histogram
+	for k, l := range r.bins {
+		hists[k.hour] = append(hists[k.hour], binRow{k, *l})
+		all = append(all, binRow{binKey{bin: k.bin}, *l})
+		row(k.hour).latencies += l.n
+		total.latencies += l.n
+	}
+	out := make([]PerformanceRow, 0, len(rows))
+	for start, b := range rows {
+		if b.Predictions == 0 {
+			continue
+		}
+		b.setPercentiles(hists[start])
+		b.derive()
+		out = append(out, *b)
+	}
+	slices.SortFunc(out, func(a, b PerformanceRow) int { return a.BucketStart.Compare(b.BucketStart) })
+	total.setPercentiles(all)
+	total.derive()
+	return out, total, nil
+}
+
+// setPercentiles sets r's latency percentiles from its histogram h (in any
+// order; bins of the same number are merged).
+func (r *PerformanceRow) setPercentiles(h histogram) {
+	slices.SortFunc(h, func(a, b binRow) int { return cmp.Compare(a.bin, b.bin) })
+	merged := h[:0]
+	for _, b := range h {
+		if n := len(merged); n > 0 && merged[n-1].bin == b.bin {
+			merged[n-1].latencies.add(b.latencies)
+			continue
+		}
+		merged = append(merged, b)
+	}
+	r.LatencyP50MS, r.LatencyP95MS, r.LatencyP99MS = merged.percentile(50, r.latencies), merged.percentile(95, r.latencies), merged.percentile(99, r.latencies)
 }

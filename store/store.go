@@ -87,6 +87,9 @@ type Store struct {
 	// replicas).
 	replicas *replicaSet
 	tracer   trace.Tracer // nil unless Options.TracerProvider is set
+	// parts is the layout of the partitionable tables (partitions.go),
+	// shared with the transaction-bound copies.
+	parts *partitionState
 }
 
 var memSeq atomic.Int64
@@ -115,7 +118,8 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	}
 	s := &Store{engine: t.Engine, target: t, now: opts.Now, log: opts.Logger, echo: opts.Echo, policy: opts.Approvals,
 		auditPrep:  newPrepared(auditInsertSQL, auditHeadSQL, auditMoveSQL),
-		metricPrep: newPrepared(metricInsertSQL, upsertRollupSQL(t.Engine, minuteRollups, 1), upsertRollupSQL(t.Engine, hourRollups, 1))}
+		metricPrep: newPrepared(metricInsertSQLFor(t.Engine), upsertRollupSQL(t.Engine, minuteRollups, 1), upsertRollupSQL(t.Engine, hourRollups, 1)),
+		parts:      &partitionState{}}
 	if opts.TracerProvider != nil {
 		s.tracer = opts.TracerProvider.Tracer(tracerName)
 	}
@@ -134,6 +138,10 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 			return nil, sqliteOpenError(t.Path, err)
 		}
 		return nil, fmt.Errorf("connect to %s: %w", t.Redacted, err)
+	}
+	if err := s.loadPartitions(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("read the partition layout of %s: %w", t.Redacted, err)
 	}
 	if len(opts.Replicas) > 0 {
 		if err := s.openReplicas(ctx, opts); err != nil {

@@ -5,8 +5,10 @@ package store
 // that runs unchanged on both engines.
 
 import (
+	"cmp"
 	"context"
-	"database/sql"
+	"errors"
+	"slices"
 	"time"
 
 	"github.com/mlopsdev/mlops"
@@ -118,58 +120,103 @@ type PredictionStats struct {
 	Correct    int64 // labelled predictions equal to their ground truth
 }
 
-// predictionStatsSQL aggregates the predictions selected by where (on
-// alias p) per model version first, then names the versions: the join runs
-// once per version, not once per prediction.
-func predictionStatsSQL(where string) string {
-	return `SELECT s.model_id, m.model_name, m.version, s.n, s.avg_latency, s.min_latency, s.max_latency,
-		s.labelled, s.correct
-	FROM (SELECT p.model_id, count(*) AS n, avg(p.latency_ms) AS avg_latency, min(p.latency_ms) AS min_latency,
-			max(p.latency_ms) AS max_latency,
-			coalesce(sum(CASE WHEN p.actual IS NOT NULL THEN 1 ELSE 0 END), 0) AS labelled,
-			coalesce(sum(CASE WHEN p.actual = p.prediction THEN 1 ELSE 0 END), 0) AS correct
-		FROM predictions p` + where + ` GROUP BY p.model_id) s
-	JOIN model_versions m ON m.id = s.model_id`
-}
-
-func scanPredictionStats(sc scanner) (PredictionStats, error) {
-	var (
-		ps            PredictionStats
-		avg, min, max sql.NullFloat64
-	)
-	err := sc.Scan(&ps.ModelID, &ps.ModelName, &ps.Version, &ps.Count, &avg, &min, &max, &ps.Labelled, &ps.Correct)
-	ps.AvgLatency, ps.MinLatency, ps.MaxLatency = nullFloat(avg), nullFloat(min), nullFloat(max)
-	return ps, err
-}
-
 // PredictionStatsByModel summarises the predictions made since since, per
-// model version, busiest first, at most limit versions.
+// model version, busiest first, at most limit versions. Whole hours are read
+// from the prediction rollups (prediction_rollups.go), so the average
+// latency is their sum over their count, and the hour since cuts from the
+// rows.
 func (s *Store) PredictionStatsByModel(ctx context.Context, since time.Time, limit int) ([]PredictionStats, error) {
 	if limit <= 0 || limit > MaxLimit {
 		return nil, mlops.Invalid("limit", "must be between 1 and %d, got %d", MaxLimit, limit)
 	}
-	rows, err := s.reader().QueryContext(ctx, predictionStatsSQL(` WHERE p.created_at >= $1`)+`
-		ORDER BY s.n DESC, s.model_id LIMIT $2`, since.UTC(), limit)
-	return collect(rows, err, scanPredictionStats)
+	stats, err := s.predictionStats(ctx, 0, since)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(stats, func(a, b PredictionStats) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.ModelID, b.ModelID))
+	})
+	// Named after the cut, so a version without a name (none: every
+	// prediction names one) never takes a place in the page.
+	named := stats[:0]
+	for _, ps := range stats {
+		if len(named) == limit {
+			break
+		}
+		m, err := s.ModelVersionGet(ctx, ps.ModelID)
+		if errors.Is(err, mlops.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		ps.ModelName, ps.Version = m.ModelName, m.Version
+		named = append(named, ps)
+	}
+	return named, nil
 }
 
 // PredictionStatsFor summarises the predictions of one model version made
 // since since (zero: all of them). A version without predictions has Count 0.
 func (s *Store) PredictionStatsFor(ctx context.Context, modelID int64, since time.Time) (PredictionStats, error) {
-	var q query
-	q.add("p.model_id = ?", modelID)
-	if !since.IsZero() {
-		q.add("p.created_at >= ?", since.UTC())
+	stats, err := s.predictionStats(ctx, modelID, since)
+	if err != nil || len(stats) == 0 {
+		return PredictionStats{ModelID: modelID}, err
 	}
-	rows, err := s.reader().QueryContext(ctx, predictionStatsSQL(q.sql()), q.args...)
-	items, err := collect(rows, err, scanPredictionStats)
+	m, err := s.ModelVersionGet(ctx, modelID)
 	if err != nil {
 		return PredictionStats{}, err
 	}
-	if len(items) == 0 {
-		return PredictionStats{ModelID: modelID}, nil
+	stats[0].ModelName, stats[0].Version = m.ModelName, m.Version
+	return stats[0], nil
+}
+
+// predictionStats summarises the predictions of model (0: each model
+// version) made since since (zero: all), from the rollups and the rows of
+// the hour since cuts; unnamed, in no order.
+func (s *Store) predictionStats(ctx context.Context, model int64, since time.Time) ([]PredictionStats, error) {
+	r, err := s.predictionRange(ctx, model, since.UTC(), time.Time{}, 0)
+	if err != nil {
+		return nil, err
 	}
-	return items[0], nil
+	type acc struct {
+		PredictionStats
+		latencies
+	}
+	by := map[int64]*acc{}
+	get := func(m int64) *acc {
+		a, ok := by[m]
+		if !ok {
+			a = &acc{PredictionStats: PredictionStats{ModelID: m}}
+			by[m] = a
+		}
+		return a
+	}
+	for k, n := range r.cells {
+		a := get(k.model)
+		a.Count += n
+		if k.labeled {
+			a.Labelled += n
+			if k.actual == k.prediction {
+				a.Correct += n
+			}
+		}
+	}
+	for k, l := range r.bins {
+		get(k.model).latencies.add(*l)
+	}
+	out := make([]PredictionStats, 0, len(by))
+	for _, a := range by {
+		if a.Count == 0 {
+			continue
+		}
+		if a.n > 0 {
+			avg, lo, hi := a.total/float64(a.n), a.lo, a.hi
+			a.AvgLatency, a.MinLatency, a.MaxLatency = &avg, &lo, &hi
+		}
+		out = append(out, a.PredictionStats)
+	}
+	return out, nil
 }
 
 // MetricNameList returns the distinct metric names in alphabetical order, at

@@ -13,7 +13,7 @@ import (
 )
 
 // Timeline event kinds, in the order that breaks ties between events of
-// the same instant (a later kind sorts as newer).
+// the same instant (a later kind sorts later).
 const (
 	EventModelRegistered   = "model.registered"
 	EventModelActivated    = "model.activated"
@@ -47,7 +47,9 @@ type TimelineEvent struct {
 	Summary   string  `json:"summary"`
 }
 
-// timelineCursor is the keyset position of the last event of a page.
+// timelineCursor is the keyset position of the last event of a page. Its
+// text starts with t2: a t1 cursor was issued when the timeline ran newest
+// first, and reading it in the other direction would skip events.
 type timelineCursor struct {
 	at   time.Time
 	kind int
@@ -55,7 +57,7 @@ type timelineCursor struct {
 }
 
 func (c timelineCursor) encode() string {
-	return base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("t1:%d:%d:%d", c.at.UnixMicro(), c.kind, c.id)))
+	return base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("t2:%d:%d:%d", c.at.UnixMicro(), c.kind, c.id)))
 }
 
 func decodeTimelineCursor(s string) (*timelineCursor, error) {
@@ -68,7 +70,7 @@ func decodeTimelineCursor(s string) (*timelineCursor, error) {
 		return nil, bad
 	}
 	parts := strings.Split(string(b), ":")
-	if len(parts) != 4 || parts[0] != "t1" {
+	if len(parts) != 4 || parts[0] != "t2" {
 		return nil, bad
 	}
 	us, err1 := strconv.ParseInt(parts[1], 10, 64)
@@ -131,12 +133,14 @@ const timelineSQL = `WITH acts AS (
 			FROM acts WHERE executed_at IS NOT NULL
 	) AS e WHERE at IS NOT NULL`
 
-// Timeline returns what happened to a model version, newest first: its
+// Timeline returns what happened to a model version, oldest first: its
 // registration, activation and archival, its drift reports, its alerts
 // raised, acknowledged and resolved, and the actions proposed about those
-// alerts or drift reports, approved, rejected, executed or failed. It is
-// one query, paged by a keyset cursor over (time, kind, id), so events
-// added while a client pages never shift its next page.
+// alerts or drift reports, approved, rejected, executed or failed. Events
+// of one instant follow the order of their kinds, then of their subjects'
+// ids. It is one query, paged by a keyset cursor over (time, kind, id):
+// the next page starts after the last event of this one, so events added
+// while a client pages never shift its next page.
 //
 // A version re-activated shows only its latest activation (activated_at
 // is overwritten); it reads as archived at the activation of the version
@@ -160,10 +164,10 @@ func (s *Store) Timeline(ctx context.Context, modelID int64, p Page) ([]Timeline
 	q := timelineSQL
 	args := []any{modelID}
 	if cur != nil {
-		q += ` AND (at < $2 OR (at = $2 AND (k < $3 OR (k = $3 AND id < $4))))`
+		q += ` AND (at > $2 OR (at = $2 AND (k > $3 OR (k = $3 AND id > $4))))`
 		args = append(args, cur.at, cur.kind, cur.id)
 	}
-	q += ` ORDER BY at DESC, k DESC, id DESC` + limitSQL(limit)
+	q += ` ORDER BY at, k, id` + limitSQL(limit)
 	var keys []timelineCursor
 	events := []TimelineEvent{}
 	err = s.eachRow(ctx, q, args, func(sc scanner) error {

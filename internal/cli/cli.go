@@ -95,6 +95,9 @@ var commands = map[string]command{
 	"audit verify":       {runAuditVerify, "audit verify [--from ID]\tcheck the audit log's hash chain; exit 1 naming the first bad event"},
 	"prune":              {runPrune, "prune --older-than 90d [--what KINDS] [--batch N]\tdelete old rows (the audit log only with --what audit)"},
 	"import predictions": {runImportPredictions, "import predictions FILE|- [--batch N]\tload predictions from JSON Lines (one POST /api/v1/predictions body a line), 10,000 a transaction"},
+	"partitions list":    {runPartitionsList, "partitions list [--exact]\tlist the PostgreSQL time partitions: range, rows (an estimate unless --exact), size"},
+	"partitions ensure":  {runPartitionsEnsure, "partitions ensure [--ahead 7]\tcreate the missing partitions of the current and the next periods (MLOPS_PARTITION)"},
+	"partitions migrate": {runPartitionsMigrate, "partitions migrate [--batch 10000] [--past 100]\tconvert predictions and performance_metrics to time partitions, resumably"},
 	"import metrics":     {runImportMetrics, "import metrics FILE|- [--batch N]\tload metric points from JSON Lines (one POST /api/v1/metrics body a line), 10,000 a transaction"},
 	"version":            {runVersion, "version\tprint version, commit and Go version"},
 	"user create":        {runUserCreate, "user create NAME --role ROLE [--password-stdin]\tcreate a user (password prompted, or read from standard input)"},
@@ -250,7 +253,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nEnvironment: DATABASE_URL (default sqlite:///./mlops.db), DATABASE_ECHO, DATABASE_POOL_SIZE, MLOPS_ADDR,\n"+
 		"MLOPS_AUTH (auto, required, off), MLOPS_SESSION_IDLE, MLOPS_METRICS_PUBLIC, MLOPS_TRUSTED_ORIGINS,\n"+
 		"MLOPS_AUTH_PROXY_HEADER, MLOPS_AUTH_PROXY_TRUSTED, MLOPS_AUTH_PROXY_ROLE, MLOPS_BOOTSTRAP_ADMIN,\n"+
-		"MLOPS_BOOTSTRAP_PASSWORD_FILE, MLOPS_TWO_PERSON, MLOPS_ACTION_TTL; a .env file is read too.")
+		"MLOPS_BOOTSTRAP_PASSWORD_FILE, MLOPS_TWO_PERSON, MLOPS_ACTION_TTL, MLOPS_PARTITION; a .env file is read too.")
 }
 
 // usageError is a mistake in the command line (exit code 2).

@@ -222,6 +222,16 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		})
 	}()
 	defer func() { stopRules(); <-keysDone }()
+	// PostgreSQL time partitions: the current and next periods exist
+	// before rows arrive for them (docs/partitions.md).
+	partsDone := make(chan struct{})
+	go func() {
+		defer close(partsDone)
+		if st.Engine() == store.Postgres {
+			partitionsLoop(rulesCtx, st, e.Config.Partition, partitionsEvery, e)
+		}
+	}()
+	defer func() { stopRules(); <-partsDone }()
 
 	served := make(chan error, 1)
 	go func() {

@@ -78,6 +78,9 @@ type Config struct {
 	// ActionTTL is MLOPS_ACTION_TTL: a pending action expires after it
 	// (0: never).
 	ActionTTL time.Duration
+	// Partition is MLOPS_PARTITION: the period of the PostgreSQL time
+	// partitions created from now on (docs/partitions.md).
+	Partition store.PartitionPeriod
 }
 
 // TwoPersonRisk returns the lowest risk level whose actions need approvals
@@ -133,6 +136,7 @@ func Load(getenv func(string) string, dotenvPath string) (Config, error) {
 		SessionIdle: DefaultSessionIdle,
 		ProxyRole:   DefaultProxyRole,
 		ActionTTL:   DefaultActionTTL,
+		Partition:   store.PartitionDay,
 
 		ReplicaMaxLag: DefaultReplicaLag,
 	}
@@ -155,6 +159,13 @@ func Load(getenv func(string) string, dotenvPath string) (Config, error) {
 	}
 	if v := get("MLOPS_ADDR"); v != "" {
 		c.Addr = v
+	}
+	if v := get("MLOPS_PARTITION"); v != "" {
+		p, err := store.ParsePartitionPeriod(v)
+		if err != nil {
+			return c, fmt.Errorf("MLOPS_PARTITION=%q must be day, week or month: the time range of one partition", v)
+		}
+		c.Partition = p
 	}
 	if err := loadReplicas(&c, get); err != nil {
 		return c, err

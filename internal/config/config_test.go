@@ -11,6 +11,7 @@ import (
 
 	"github.com/mlopsdev/mlops"
 	"github.com/mlopsdev/mlops/internal/auth"
+	"github.com/mlopsdev/mlops/store"
 )
 
 func TestLoad(t *testing.T) {
@@ -206,5 +207,19 @@ func TestLoadReplicas(t *testing.T) {
 		if strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("%v: the error shows the password: %v", tc.env, err)
 		}
+	}
+}
+
+func TestLoadPartition(t *testing.T) {
+	c, err := load(t, nil)
+	if err != nil || c.Partition != store.PartitionDay {
+		t.Fatalf("default: %q, %v; want day", c.Partition, err)
+	}
+	c, err = load(t, map[string]string{"MLOPS_PARTITION": "Week"})
+	if err != nil || c.Partition != store.PartitionWeek {
+		t.Fatalf("Week: %q, %v", c.Partition, err)
+	}
+	if _, err := load(t, map[string]string{"MLOPS_PARTITION": "hour"}); err == nil || !strings.Contains(err.Error(), "day, week or month") {
+		t.Fatalf("hour: %v; want an error naming the periods", err)
 	}
 }

@@ -70,8 +70,9 @@ func ok[T any](v T, err error) (*body[T], error) {
 	return &body[T]{Body: v}, nil
 }
 
-// List is the shape of every list: a page of items, newest first, and the
-// cursor of the next page (null on the last page).
+// List is the shape of every list: a page of items in the order its route
+// names (newest first but for a few, such as the timeline), and the cursor
+// of the next page (null on the last page).
 type List[T any] = api.List[T]
 
 func list[T any](items []T, next string, err error) (*body[List[T]], error) {

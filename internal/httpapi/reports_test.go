@@ -222,14 +222,14 @@ func TestClosingTheLoop(t *testing.T) {
 			kinds = append(kinds, e.(map[string]any)["kind"].(string))
 		}
 		got := strings.Join(kinds, " ")
-		for _, want := range []string{"action.executed action.approved", "action.proposed", "alert.raised", "drift.reported",
-			"model.activated model.registered"} {
+		for _, want := range []string{"model.registered model.activated", "drift.reported", "alert.raised", "action.proposed",
+			"action.approved action.executed"} {
 			if !strings.Contains(got, want) {
 				t.Errorf("timeline %q lacks %q", got, want)
 			}
 		}
-		if !strings.HasPrefix(got, "action.executed action.approved") {
-			t.Errorf("timeline does not start with the newest events: %q", got)
+		if !strings.HasPrefix(got, "model.registered model.activated") || !strings.HasSuffix(got, "action.approved action.executed") {
+			t.Errorf("timeline is not oldest first: %q", got)
 		}
 		// Paging through the timeline two at a time gives the same stream.
 		var paged []string

@@ -6,7 +6,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
+	"os"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -17,17 +19,27 @@ import (
 )
 
 // BenchmarkPages renders the heaviest pages against a store holding 5
-// models, 200,000 predictions of the last 24 h, 100,000 metric points over 7
-// days, 1,000 alerts and 1,000 actions, on each engine. The overview and the
-// model page chart each active version's performance over its predictions;
-// the metrics page charts a line per version:
+// models, 200,000 predictions spread over the last 24 h, 100,000 metric
+// points over 7 days, 1,000 alerts and 1,000 actions, on each engine. The
+// overview and the model page chart each active version's performance over
+// its predictions; the metrics page charts a line per version.
+// MLOPS_BENCH_PREDICTIONS and MLOPS_BENCH_METRIC_POINTS change the volumes
+// (the points then spread over 30 days):
 //
 //	go test -run '^$' -bench Pages -benchtime 20x ./internal/webui/
+//	MLOPS_BENCH_PREDICTIONS=1000000 MLOPS_BENCH_METRIC_POINTS=1000000 go test -run '^$' -bench Pages -benchtime 20x -timeout 30m ./internal/webui/
 func BenchmarkPages(b *testing.B) {
+	preds, points, span := 200000, 100000, 7*24*time.Hour
+	if v, err := strconv.Atoi(os.Getenv("MLOPS_BENCH_PREDICTIONS")); err == nil && v > 0 {
+		preds = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("MLOPS_BENCH_METRIC_POINTS")); err == nil && v > 0 {
+		points, span = v, 30*24*time.Hour
+	}
 	for _, engine := range storetest.Engines {
 		b.Run(string(engine), func(b *testing.B) {
 			ctx := context.Background()
-			clk := storetest.NewClock(time.Now().UTC().Add(-7 * 24 * time.Hour).Truncate(time.Second))
+			clk := storetest.NewClock(time.Now().UTC().Add(-span).Truncate(time.Second))
 			st := storetest.Open(b, engine, store.Options{Now: clk.Now})
 			var ids []int64
 			for i := 0; i < 5; i++ {
@@ -35,21 +47,27 @@ func BenchmarkPages(b *testing.B) {
 				must(st.ModelVersionActivate(ctx, m.ID))
 				ids = append(ids, m.ID)
 			}
-			// Metrics: 100k points spread over 7 days, in batches.
-			for batch := 0; batch < 100; batch++ {
-				clk.Set(clk.Now().Add(7 * 24 * time.Hour / 100))
+			// Metrics: spread over the span, in batches of 1,000.
+			for batch := 0; batch < points/1000; batch++ {
+				clk.Set(clk.Now().Add(span / time.Duration(points/1000)))
 				pts := make([]mlops.NewPerformanceMetric, 1000)
 				for i := range pts {
 					pts[i] = mlops.NewPerformanceMetric{MetricName: "accuracy", MetricValue: float64(i%100) / 100, ModelID: &ids[i%5]}
 				}
 				must(st.MetricCreateBatch(ctx, pts))
 			}
-			clk.Set(time.Now().UTC().Add(-12 * time.Hour))
-			for batch := 0; batch < 20; batch++ {
+			// Predictions: spread over the last 24 h, in batches of 10,000,
+			// a third of them labeled.
+			start := time.Now().UTC().Add(-24 * time.Hour)
+			for batch := 0; batch < preds/10000; batch++ {
+				clk.Set(start.Add(24 * time.Hour * time.Duration(batch) / time.Duration(preds/10000)))
 				ps := make([]mlops.NewPrediction, 10000)
 				for i := range ps {
-					lat := float64(i % 50)
+					lat := float64(i%50) + float64(i%7)/8
 					ps[i] = mlops.NewPrediction{ModelID: ids[i%5], Prediction: int64(i % 2), LatencyMS: &lat}
+					if i%3 == 0 {
+						ps[i].Actual = ptrTo(int64(i % 4 / 2))
+					}
 				}
 				must(st.PredictionCreateBatch(ctx, ps))
 			}
@@ -64,29 +82,46 @@ func BenchmarkPages(b *testing.B) {
 			}
 			srv := httptest.NewServer(h)
 			defer srv.Close()
-			for _, path := range []string{"/", "/approvals", "/alerts", fmt.Sprintf("/predictions?model_id=%d", ids[0]),
-				"/ui/metrics?metric=accuracy&range=7d&bucket=1h", "/audit", fmt.Sprintf("/models/%d", ids[0])} {
-				name := strings.Trim(strings.SplitN(path, "?", 2)[0], "/")
-				switch {
-				case name == "":
-					name = "overview"
-				case strings.HasPrefix(name, "models/"):
-					name = "model"
-				}
-				b.Run(name, func(b *testing.B) {
+			m0, m1 := ids[0], ids[1]
+			for _, pg := range []struct{ name, path string }{
+				{"overview", "/"},
+				{"approvals", "/approvals"},
+				{"alerts", "/alerts"},
+				{"predictions", fmt.Sprintf("/predictions?model_id=%d", m0)},
+				{"predictions-wrong", fmt.Sprintf("/predictions?model_id=%d&wrong=1&class=1", m0)},
+				{"predictions-probability", fmt.Sprintf("/predictions?model_id=%d&pmin=0.2&pmax=0.8", m0)},
+				{"metrics-7d", "/ui/metrics?metric=accuracy&range=7d&bucket=1h"},
+				{"metrics-30d", "/ui/metrics?metric=accuracy&range=30d"},
+				{"audit", "/audit"},
+				{"models", "/models"},
+				{"compare", fmt.Sprintf("/models/compare?id=%d&id=%d", m0, m1)},
+				{"model", fmt.Sprintf("/models/%d", m0)},
+				{"model-7d", fmt.Sprintf("/models/%d?range=7d", m0)},
+				{"model-30d", fmt.Sprintf("/models/%d?range=30d", m0)},
+				{"timeline", fmt.Sprintf("/models/%d/timeline", m0)},
+				{"drift", "/drift"},
+			} {
+				b.Run(pg.name, func(b *testing.B) {
+					var took []time.Duration
 					for b.Loop() {
-						resp, err := http.Get(srv.URL + path)
+						start := time.Now()
+						resp, err := http.Get(srv.URL + pg.path)
 						if err != nil {
 							b.Fatal(err)
 						}
 						_, _ = io.Copy(io.Discard, resp.Body)
 						resp.Body.Close()
+						took = append(took, time.Since(start))
 						if resp.StatusCode != http.StatusOK {
-							b.Fatalf("GET %s: %d", path, resp.StatusCode)
+							b.Fatalf("GET %s: %d", pg.path, resp.StatusCode)
 						}
 					}
+					slices.Sort(took)
+					b.ReportMetric(float64(took[len(took)/2])/float64(time.Millisecond), "p50-ms")
 				})
 			}
 		})
 	}
 }
+
+func ptrTo[T any](v T) *T { return &v }

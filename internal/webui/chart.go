@@ -447,7 +447,13 @@ func (s *server) livePanels(ctx context.Context, rows []modelRow) error {
 
 // livePanel charts version m's realized performance over rng up to to.
 func (s *server) livePanel(ctx context.Context, m mlops.ModelVersion, rule store.RuleSettings, rng rangeOpt, to time.Time) (chartPanel, error) {
+	// The first bucket starts whole on its bound (an hour or a day): the
+	// chart shows whole buckets, and the whole hours come from the
+	// prediction rollups rather than from the rows.
 	from := to.Add(-rng.D)
+	if w := store.Buckets[rng.Bucket]; w >= time.Hour {
+		from = from.Truncate(w)
+	}
 	rep, err := s.st.PerformanceReport(ctx, m.ID, store.PerformanceOptions{Bucket: rng.Bucket, Since: from, Until: to.Add(time.Microsecond)})
 	if err != nil {
 		return chartPanel{}, err

@@ -13,7 +13,7 @@ import (
 // TestBrowserDriftReport runs a drift check from the model page's form,
 // lands on its report, finds the drifted feature first with its histogram
 // and the table beside it, and follows the link to the version's timeline,
-// where the report is the newest event.
+// where the report is the newest event, the last of the page.
 func TestBrowserDriftReport(t *testing.T) {
 	browser := newBrowser(t)
 	for _, engine := range storetest.Engines {
@@ -68,7 +68,7 @@ func TestBrowserDriftReport(t *testing.T) {
 				chromedp.WaitVisible(chromedp.CSS("#timeline")),
 			)
 			entry := fmt.Sprintf(`#timeline li[data-kind="drift.reported"][data-id="%d"]`, rep.ID)
-			newest := get(b, "read the newest event", chromedp.AttributeValue(chromedp.CSS("#timeline li:first-child"), "data-id"))
+			newest := get(b, "read the newest event", chromedp.AttributeValue(chromedp.CSS("#timeline li:last-child"), "data-id"))
 			if text := b.text(entry); newest.Value != fmt.Sprint(rep.ID) || !strings.Contains(text, fmt.Sprintf("drift report %d: drift in amount", rep.ID)) {
 				b.fail("the report on the timeline", "newest event %q; the report's entry reads %q", newest.Value, text)
 			}

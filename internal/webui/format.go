@@ -29,8 +29,14 @@ func (s *server) funcs() template.FuncMap {
 		"deref":  deref,
 		"join":   strings.Join,
 		"has":    has,
-		"pager": func(first, next string, paged bool) map[string]any {
-			return map[string]any{"First": first, "Next": next, "Paged": paged}
+		// pager links a list's first and next pages; the next link reads
+		// "Older ›" unless named (a list oldest first says "Newer ›").
+		"pager": func(first, next string, paged bool, nextLabel ...string) map[string]any {
+			label := "Older ›"
+			if len(nextLabel) > 0 {
+				label = nextLabel[0]
+			}
+			return map[string]any{"First": first, "Next": next, "Paged": paged, "NextLabel": label}
 		},
 		// rolesWith names the roles that have a permission ("reviewer or admin").
 		"rolesWith": func(perm string) string {

@@ -44,7 +44,9 @@ type overviewData struct {
 
 func (s *server) overview(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	d := overviewData{Since: s.now().UTC().Add(-24 * time.Hour)}
+	// The last 24 h from the start of their first hour: whole hours, read
+	// from the prediction rollups.
+	d := overviewData{Since: s.now().UTC().Add(-24 * time.Hour).Truncate(time.Hour)}
 	names, next, err := s.st.ModelSummaryList(ctx, "", overviewModels)
 	if err != nil {
 		return err

@@ -12,7 +12,7 @@ import (
 )
 
 // The timeline page (/models/{id}/timeline): the store's timeline of a
-// model version, newest first, each event linking to the page of what it
+// model version, oldest first, each event linking to the page of what it
 // is about.
 
 type timelineData struct {

@@ -12,7 +12,7 @@ import (
 	"github.com/mlopsdev/mlops/store"
 )
 
-// TestTimelinePage reads the timeline of a version: newest first, each
+// TestTimelinePage reads the timeline of a version: oldest first, each
 // event linking to its page (the version, the drift report, the alert on
 // its tab and severity, the action in the approvals), and paged.
 func TestTimelinePage(t *testing.T) {
@@ -36,9 +36,9 @@ func TestTimelinePage(t *testing.T) {
 		contains(t, "timeline", body, "Timeline <span class=\"ver\">· churn v1</span>", drifted, calm, activated, registered,
 			`<span class="badge ev-kind">drift reported</span>`, `<span class="badge ev-kind">model registered</span>`,
 			`data-kind="model.activated"`, "2026-11-20 12:30:00 UTC")
-		before(t, "newest first", body, drifted, calm)
-		before(t, "newest first", body, calm, activated)
-		before(t, "newest first", body, activated, registered)
+		before(t, "oldest first", body, registered, activated)
+		before(t, "oldest first", body, activated, calm)
+		before(t, "oldest first", body, calm, drifted)
 		_, body = e.get(t, v1)
 		contains(t, "model page", body, `<a id="timeline-link" href="`+v1+`/timeline">`,
 			fmt.Sprintf(`<a id="latest-drift" href="/drift/%d">Latest drift report (drift, 30 min ago)`, reports[0].ID))
@@ -88,23 +88,33 @@ func TestTimelinePage(t *testing.T) {
 			fmt.Sprintf(`<a href="/approvals#action-%d">action %s (retrain_model) proposed</a>`, action.ID, action.ActionID),
 			`<span class="badge ev-kind">alert acknowledged</span>`, `<span class="badge ev-kind">action proposed</span>`)
 
-		// Paged: 60 more reports make two pages.
+		// Paged: 60 more reports make two pages, the newest reports on the
+		// second.
+		var last mlops.DriftReport
 		for i := 0; i < 60; i++ {
-			if _, err := e.st.DriftReportCreate(ctx, mlops.NewDriftReport{ModelID: s.churnV1.ID}); err != nil {
+			if last, err = e.st.DriftReportCreate(ctx, mlops.NewDriftReport{ModelID: s.churnV1.ID}); err != nil {
 				t.Fatal(err)
 			}
 		}
+		newest := fmt.Sprintf(`<a href="/drift/%d">drift report %d: no drift</a>`, last.ID, last.ID)
 		_, body = e.get(t, v1+"/timeline")
 		if n := strings.Count(body, `<li class="ev `); n != 50 {
 			t.Errorf("the first page has %d events, want 50", n)
 		}
+		contains(t, "the first page", body, registered, `rel="next">Newer ›</a>`)
+		if strings.Contains(body, newest) {
+			t.Errorf("the first page holds the newest report %d", last.ID)
+		}
 		i := strings.Index(body, `rel="next"`)
 		if i < 0 {
-			t.Fatalf("no link to the older events:\n%s", body)
+			t.Fatalf("no link to the newer events:\n%s", body)
 		}
 		next := body[strings.LastIndex(body[:i], `href="`)+len(`href="`) : i-2]
 		_, body = e.get(t, strings.ReplaceAll(next, "&amp;", "&"))
-		contains(t, "the second page", body, registered, "⇤ First page")
+		contains(t, "the second page", body, newest, "⇤ First page")
+		if strings.Contains(body, registered) || strings.Contains(body, `rel="next"`) {
+			t.Errorf("the second page repeats the registration or links further:\n%s", body)
+		}
 		if n := strings.Count(body, `<li class="ev `); n != 14 {
 			t.Errorf("the second page has %d events, want 14", n)
 		}

@@ -531,7 +531,7 @@ class Client:
     # ---- timeline and rules -----------------------------------------------
 
     def timeline(self, id: int, *, limit: Optional[int] = None, cursor: Optional[str] = None) -> Page[TimelineEvent]:
-        """``GET /models/{id}/timeline``: the version's history, newest first."""
+        """``GET /models/{id}/timeline``: the version's history, oldest first."""
         return self._page(f"/models/{_seg(id)}/timeline", {"limit": limit, "cursor": cursor})
 
     def iter_timeline(self, id: int, *, page_size: Optional[int] = None) -> Iterator[TimelineEvent]:
