@@ -347,15 +347,7 @@ func (s *Store) resumPredictionHour(ctx context.Context, hour int64) error {
 func (s *Store) prunePredictionsBatch(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
 	var n int64
 	err := s.InTx(ctx, func(tx *Store) error {
-		// created_at < $1 outside the subquery too: on a partitioned table
-		// the ids are looked up only in the partitions before the cutoff.
-		rows, err := tx.writer().QueryContext(ctx, `DELETE FROM predictions WHERE created_at < $1 AND id IN (
-			SELECT id FROM predictions WHERE created_at < $1 ORDER BY created_at, id LIMIT `+strconv.Itoa(batch)+`)
-			RETURNING `+tx.epochExpr(), cutoff.UTC())
-		deleted, err := collect(rows, err, func(sc scanner) (int64, error) {
-			var at int64
-			return at, sc.Scan(&at)
-		})
+		deleted, err := tx.deleteOldest(ctx, "predictions", cutoff, batch)
 		if err != nil || len(deleted) == 0 {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -155,4 +156,19 @@ func pruneBatches(batch int, progress func(deleted int64), one func() (int64, er
 			return total, nil
 		}
 	}
+}
+
+// deleteOldest deletes, in the store's transaction, at most batch rows of
+// table created before cutoff, the oldest first, and returns their
+// created_at in Unix seconds.
+func (s *Store) deleteOldest(ctx context.Context, table string, cutoff time.Time, batch int) ([]int64, error) {
+	// created_at < $1 outside the subquery too: on a partitioned table the
+	// ids are looked up only in the partitions before the cutoff.
+	rows, err := s.writer().QueryContext(ctx, `DELETE FROM `+table+` WHERE created_at < $1 AND id IN (
+		SELECT id FROM `+table+` WHERE created_at < $1 ORDER BY created_at, id LIMIT `+strconv.Itoa(batch)+`)
+		RETURNING `+s.epochExpr(), cutoff.UTC())
+	return collect(rows, err, func(sc scanner) (int64, error) {
+		var at int64
+		return at, sc.Scan(&at)
+	})
 }

@@ -301,15 +301,7 @@ func (s *Store) MetricBuckets(ctx context.Context, f MetricFilter, b Bucket) ([]
 func (s *Store) pruneMetricsBatch(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
 	var n int64
 	err := s.InTx(ctx, func(tx *Store) error {
-		// created_at < $1 outside the subquery too: on a partitioned table
-		// the ids are looked up only in the partitions before the cutoff.
-		rows, err := tx.writer().QueryContext(ctx, `DELETE FROM performance_metrics WHERE created_at < $1 AND id IN (
-			SELECT id FROM performance_metrics WHERE created_at < $1 ORDER BY created_at, id LIMIT `+strconv.Itoa(batch)+`)
-			RETURNING `+tx.epochExpr(), cutoff.UTC())
-		deleted, err := collect(rows, err, func(sc scanner) (int64, error) {
-			var at int64
-			return at, sc.Scan(&at)
-		})
+		deleted, err := tx.deleteOldest(ctx, "performance_metrics", cutoff, batch)
 		if err != nil || len(deleted) == 0 {
 			return err
 		}

@@ -58,13 +58,14 @@ func BenchmarkPages(b *testing.B) {
 			}
 			// Predictions: spread over the last 24 h, in batches of 10,000,
 			// a third of them labeled.
-			start := time.Now().UTC().Add(-24 * time.Hour)
+			start, step := time.Now().UTC().Add(-24*time.Hour), 24*time.Hour/time.Duration(preds)
+			clk.Set(time.Now().UTC())
 			for batch := 0; batch < preds/10000; batch++ {
-				clk.Set(start.Add(24 * time.Hour * time.Duration(batch) / time.Duration(preds/10000)))
 				ps := make([]mlops.NewPrediction, 10000)
 				for i := range ps {
 					lat := float64(i%50) + float64(i%7)/8
-					ps[i] = mlops.NewPrediction{ModelID: ids[i%5], Prediction: int64(i % 2), LatencyMS: &lat}
+					at := start.Add(time.Duration(batch*10000+i) * step)
+					ps[i] = mlops.NewPrediction{ModelID: ids[i%5], Prediction: int64(i % 2), LatencyMS: &lat, CreatedAt: &at}
 					if i%3 == 0 {
 						ps[i].Actual = ptrTo(int64(i % 4 / 2))
 					}
@@ -76,6 +77,11 @@ func BenchmarkPages(b *testing.B) {
 				must(st.ActionCreate(ctx, mlops.NewAgentAction{ActionID: fmt.Sprintf("a-%d", i), ActionType: "t", RiskLevel: mlops.RiskLow}))
 			}
 			clk.Set(time.Now().UTC())
+			// Statistics as autovacuum's analyze would leave them on a
+			// database in use (the test server may run without it).
+			if _, err := st.DB().ExecContext(ctx, "ANALYZE"); err != nil {
+				b.Fatal(err)
+			}
 			h, err := webui.New(st, webui.Options{Now: clk.Now})
 			if err != nil {
 				b.Fatal(err)
