@@ -121,3 +121,14 @@ func PredictionRollupsMismatch(ctx context.Context, s *Store) (string, error) {
 	}
 	return "", nil
 }
+
+// PredictionSearchSummaryFromRows is PredictionSearchSummary read from the
+// rows whatever the filter, to check the rollups' answers against. Only
+// tests can reach it.
+func PredictionSearchSummaryFromRows(ctx context.Context, s *Store, f PredictionSearch) (PredictionSummary, error) {
+	q, err := f.where()
+	if err != nil {
+		return PredictionSummary{}, err
+	}
+	return s.summaryFromRows(ctx, q)
+}

@@ -158,22 +158,29 @@ var binCase = func() string {
 // ignored) in one pass: its rows, the labelled and correct ones, the
 // confusion matrix of the labelled rows and the probability histogram.
 //
-// Without a probability filter, the whole hours of the selection are read
-// from the prediction rollups (prediction_rollups.go), which count rows by
-// class, ground truth and probability bin; only the parts of hours the
-// range cuts are read from the rows.
+// Unless a probability bound is set that is not a tenth (0, 0.1 … 1), the
+// whole hours of the selection are read from the prediction rollups
+// (prediction_rollups.go), which count rows by class, ground truth and
+// probability bin; only the parts of hours the range cuts are read from
+// the rows.
 func (s *Store) PredictionSearchSummary(ctx context.Context, f PredictionSearch) (PredictionSummary, error) {
 	var sum PredictionSummary
 	q, err := f.where()
 	if err != nil {
 		return sum, err
 	}
-	if f.MinProbability == nil && f.MaxProbability == nil {
-		return s.summaryFromRollups(ctx, f)
+	if lo, hi, ok := f.rollupBins(); ok {
+		return s.summaryFromRollups(ctx, f, lo, hi)
 	}
+	return s.summaryFromRows(ctx, q)
+}
+
+// summaryFromRows is PredictionSearchSummary of the rows q selects.
+func (s *Store) summaryFromRows(ctx context.Context, q query) (PredictionSummary, error) {
+	var sum PredictionSummary
 	// One group per (prediction, actual, bin): a classifier's few classes
 	// make a few dozen rows, however large the selection.
-	err = s.eachRow(ctx, `SELECT prediction, actual, `+binCase+`, count(*) FROM predictions`+q.sql()+
+	err := s.eachRow(ctx, `SELECT prediction, actual, `+binCase+`, count(*) FROM predictions`+q.sql()+
 		` GROUP BY 1, 2, 3 ORDER BY 2, 1`, q.args, func(sc scanner) error {
 		var (
 			pred, bin, n int64
@@ -207,9 +214,32 @@ func (s *Store) PredictionSearchSummary(ctx context.Context, f PredictionSearch)
 	return sum, err
 }
 
-// summaryFromRollups is PredictionSearchSummary of a selection without a
-// probability filter, from the rollups.
-func (s *Store) summaryFromRollups(ctx context.Context, f PredictionSearch) (PredictionSummary, error) {
+// rollupBins is the range of rollup probability bins [lo, hi] that f's
+// probability filter selects (-1 included: no filter), and false when a
+// bound is not a tenth, so the rows must be read.
+func (f PredictionSearch) rollupBins() (lo, hi int64, ok bool) {
+	lo, hi = -1, 20
+	if f.MinProbability != nil {
+		k, ok := tenths(*f.MinProbability)
+		if !ok {
+			return 0, 0, false
+		}
+		lo = 2 * k
+	}
+	if f.MaxProbability != nil {
+		k, ok := tenths(*f.MaxProbability)
+		if !ok {
+			return 0, 0, false
+		}
+		hi = 2 * k
+		lo = max(lo, 0) // BETWEEN leaves out the rows without a probability
+	}
+	return lo, hi, true
+}
+
+// summaryFromRollups is PredictionSearchSummary of a selection whose
+// probability bins are [lo, hi], from the rollups.
+func (s *Store) summaryFromRollups(ctx context.Context, f PredictionSearch, lo, hi int64) (PredictionSummary, error) {
 	var sum PredictionSummary
 	r, err := s.predictionRange(ctx, f.ModelID, f.Since.UTC(), f.Until.UTC(), 0)
 	if err != nil {
@@ -218,7 +248,7 @@ func (s *Store) summaryFromRollups(ctx context.Context, f PredictionSearch) (Pre
 	confusion := map[[2]int64]int64{}
 	for k, n := range r.cells {
 		switch {
-		case n == 0:
+		case n == 0 || k.pbin < lo || k.pbin > hi:
 			continue
 		case f.Class != nil && k.prediction != *f.Class:
 			continue
@@ -231,7 +261,7 @@ func (s *Store) summaryFromRollups(ctx context.Context, f PredictionSearch) (Pre
 		if k.pbin < 0 {
 			sum.NoProbability += n
 		} else {
-			sum.Bins[k.pbin] += n
+			sum.Bins[histogramBin(k.pbin)] += n
 		}
 		if !k.labeled {
 			continue

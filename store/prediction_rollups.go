@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -69,18 +70,49 @@ type cellKey struct {
 	pbin                    int64 // probabilityBin
 }
 
-// probabilityBin is the bin of a probability as binCase computes it in
-// SQL: the same constants, so the same bin.
+// probabilityBin is the rollups' bin of a probability: -1 without one, 2k
+// when it is exactly k/10, 2k+1 when it lies between k/10 and (k+1)/10. A
+// range whose bounds are tenths is then a range of bins, whether a bound
+// is included or not. rollupBinCase computes the same in SQL, from the
+// same constants (k/10 as a double on both engines and in Go).
 func probabilityBin(p *float64) int64 {
 	if p == nil {
 		return -1
 	}
-	for i := 1; i < ProbabilityBins; i++ {
-		if *p < float64(i)/ProbabilityBins {
-			return int64(i - 1)
+	for k := range 10 {
+		switch b := float64(k) / 10; {
+		case *p == b:
+			return int64(2 * k)
+		case *p < float64(k+1)/10:
+			return int64(2*k + 1)
 		}
 	}
-	return ProbabilityBins - 1
+	return 20
+}
+
+// rollupBinCase is probabilityBin of column probability in SQL.
+var rollupBinCase = func() string {
+	var b strings.Builder
+	b.WriteString("CASE WHEN probability IS NULL THEN -1")
+	for k := range 10 {
+		fmt.Fprintf(&b, " WHEN probability = %d.0 / 10 THEN %d WHEN probability < %d.0 / 10 THEN %d", k, 2*k, k+1, 2*k+1)
+	}
+	b.WriteString(" ELSE 20 END")
+	return b.String()
+}()
+
+// histogramBin is the bin of the predictions page's histogram (0.1 wide,
+// the last one closed: binCase) that holds rollup bin pbin (not -1).
+func histogramBin(pbin int64) int64 { return min(pbin/2, ProbabilityBins-1) }
+
+// tenths reports the k for which v is exactly k/10 (0 ≤ k ≤ 10).
+func tenths(v float64) (int64, bool) {
+	for k := range 11 {
+		if v == float64(k)/10 {
+			return int64(k), true
+		}
+	}
+	return 0, false
 }
 
 // binKey names one bin of prediction_latency_rollups.
@@ -322,7 +354,7 @@ func (s *Store) resumPredictionHour(ctx context.Context, hour int64) error {
 		`DELETE FROM prediction_rollups WHERE hour = $1`,
 		`DELETE FROM prediction_latency_rollups WHERE hour = $1`,
 		`INSERT INTO prediction_rollups (` + strings.Join(cellColumns, ", ") + `)
-			SELECT model_id, CAST($1 AS BIGINT), prediction, CASE WHEN actual IS NULL THEN 0 ELSE 1 END, coalesce(actual, 0), ` + binCase + `, count(*)
+			SELECT model_id, CAST($1 AS BIGINT), prediction, CASE WHEN actual IS NULL THEN 0 ELSE 1 END, coalesce(actual, 0), ` + rollupBinCase + `, count(*)
 			FROM predictions WHERE created_at >= $2 AND created_at < $3 GROUP BY 1, 3, 4, 5, 6`,
 		`INSERT INTO prediction_latency_rollups (model_id, hour, bin, n, total, lo, hi)
 			SELECT model_id, CAST($1 AS BIGINT), ` + s.latencyBinSQL("latency_ms") + `, count(*), sum(latency_ms), min(latency_ms), max(latency_ms)
@@ -464,7 +496,7 @@ func (s *Store) predictionRange(ctx context.Context, model int64, since, until t
 			rowsCond += ` AND created_at < $` + strconv.Itoa(len(args))
 		}
 		b := bucket(s.epochExpr())
-		cells = append(cells, source{`SELECT model_id, ` + b + `, prediction, CASE WHEN actual IS NULL THEN 0 ELSE 1 END, coalesce(actual, 0), ` + binCase + `, count(*)` +
+		cells = append(cells, source{`SELECT model_id, ` + b + `, prediction, CASE WHEN actual IS NULL THEN 0 ELSE 1 END, coalesce(actual, 0), ` + rollupBinCase + `, count(*)` +
 			rowsCond + ` GROUP BY 1, 2, 3, 4, 5, 6`, args, sign})
 		bins = append(bins, source{`SELECT model_id, ` + b + `, ` + s.latencyBinSQL("latency_ms") + `, count(*), sum(latency_ms), min(latency_ms), max(latency_ms)` +
 			rowsCond + ` AND latency_ms IS NOT NULL GROUP BY 1, 2, 3`, args, sign})

@@ -123,16 +123,20 @@ func TestPredictionRollupsFollowRows(t *testing.T) {
 			if n != h.Predictions {
 				t.Fatalf("model %d: hourly buckets sum to %d, want %d", m, n, h.Predictions)
 			}
-			// The predictions page's summary: from the rollups without a
-			// probability filter, from the rows with one.
-			sel := store.PredictionSearch{PredictionFilter: store.PredictionFilter{ModelID: m, Since: o.Since}, Until: o.Until}
-			fromRollups, err := s.PredictionSearchSummary(ctx, sel)
-			must(t, err)
-			sel.MinProbability, sel.MaxProbability = ptr(0.0), ptr(1.0)
-			fromRows, err := s.PredictionSearchSummary(ctx, sel)
-			must(t, err)
-			if fromRollups.Count-fromRollups.NoProbability != fromRows.Count || fromRollups.Bins != fromRows.Bins || fromRollups.Count == 0 {
-				t.Fatalf("model %d: summary from the rollups %+v, from the rows %+v", m, fromRollups, fromRows)
+			// The predictions page's summary, from the rollups (bounds on
+			// tenths, included, and values on them) and from the rows.
+			for _, pr := range [][2]*float64{{nil, nil}, {ptr(0.0), ptr(1.0)}, {ptr(0.3), ptr(0.7)}, {ptr(0.1), nil}, {nil, ptr(0.3)}, {ptr(0.7), ptr(0.7)}} {
+				for _, sel := range []store.PredictionSearch{{}, {WrongOnly: true}, {LabelledOnly: true, Class: ptr(int64(1))}} {
+					sel.PredictionFilter = store.PredictionFilter{ModelID: m, Since: o.Since}
+					sel.Until, sel.MinProbability, sel.MaxProbability = o.Until, pr[0], pr[1]
+					fromRollups, err := s.PredictionSearchSummary(ctx, sel)
+					must(t, err)
+					fromRows, err := store.PredictionSearchSummaryFromRows(ctx, s, sel)
+					must(t, err)
+					if fmt.Sprint(fromRollups) != fmt.Sprint(fromRows) {
+						t.Fatalf("model %d, %+v: summary from the rollups %+v, from the rows %+v", m, sel, fromRollups, fromRows)
+					}
+				}
 			}
 			for _, since := range []time.Time{o.Since, {}} {
 				stats, err := s.PredictionStatsFor(ctx, m, since)

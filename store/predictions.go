@@ -366,7 +366,7 @@ func (s *Store) PredictionSetActual(ctx context.Context, id int64, actual int64)
 			upd AS (UPDATE predictions SET actual = $1 FROM old WHERE id = old_id AND `+where+`
 				RETURNING `+predictionColumns+`, old_actual),
 			moved AS (INSERT INTO prediction_rollups (model_id, hour, prediction, labeled, actual, probability_bin, n)
-				SELECT u.model_id, floor(extract(epoch FROM u.created_at) / 3600)::bigint * 3600, u.prediction, c.labeled, c.actual, `+binCase+`, c.d
+				SELECT u.model_id, floor(extract(epoch FROM u.created_at) / 3600)::bigint * 3600, u.prediction, c.labeled, c.actual, `+rollupBinCase+`, c.d
 				FROM upd u CROSS JOIN LATERAL (VALUES
 					((CASE WHEN u.old_actual IS NULL THEN 0 ELSE 1 END)::smallint, coalesce(u.old_actual, 0), -1::bigint),
 					(1::smallint, $1::bigint, 1::bigint)) AS c(labeled, actual, d)

@@ -57,7 +57,7 @@ func BenchmarkPages(b *testing.B) {
 				must(st.MetricCreateBatch(ctx, pts))
 			}
 			// Predictions: spread over the last 24 h, in batches of 10,000,
-			// a third of them labeled.
+			// with probabilities from 0 to 1, a third of them labeled.
 			start, step := time.Now().UTC().Add(-24*time.Hour), 24*time.Hour/time.Duration(preds)
 			clk.Set(time.Now().UTC())
 			for batch := 0; batch < preds/10000; batch++ {
@@ -65,7 +65,8 @@ func BenchmarkPages(b *testing.B) {
 				for i := range ps {
 					lat := float64(i%50) + float64(i%7)/8
 					at := start.Add(time.Duration(batch*10000+i) * step)
-					ps[i] = mlops.NewPrediction{ModelID: ids[i%5], Prediction: int64(i % 2), LatencyMS: &lat, CreatedAt: &at}
+					ps[i] = mlops.NewPrediction{ModelID: ids[i%5], Prediction: int64(i % 2), LatencyMS: &lat, CreatedAt: &at,
+						Probability: ptrTo(float64(i%101) / 100)}
 					if i%3 == 0 {
 						ps[i].Actual = ptrTo(int64(i % 4 / 2))
 					}
@@ -96,6 +97,7 @@ func BenchmarkPages(b *testing.B) {
 				{"predictions", fmt.Sprintf("/predictions?model_id=%d", m0)},
 				{"predictions-wrong", fmt.Sprintf("/predictions?model_id=%d&wrong=1&class=1", m0)},
 				{"predictions-probability", fmt.Sprintf("/predictions?model_id=%d&pmin=0.2&pmax=0.8", m0)},
+				{"predictions-probability-rows", fmt.Sprintf("/predictions?model_id=%d&pmin=0.25&pmax=0.75", m0)},
 				{"metrics-7d", "/ui/metrics?metric=accuracy&range=7d&bucket=1h"},
 				{"metrics-30d", "/ui/metrics?metric=accuracy&range=30d"},
 				{"audit", "/audit"},

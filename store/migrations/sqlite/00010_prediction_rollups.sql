@@ -5,16 +5,17 @@
 --
 -- prediction_rollups counts the predictions per model version, hour (Unix
 -- seconds, a multiple of 3600), predicted class, ground truth (labeled 0
--- with actual 0: not known yet) and probability bin (0 to 9: [0, 0.1) …
--- [0.9, 1]; -1: no probability). Recording the ground truth moves a row
--- from one count to another.
+-- with actual 0: not known yet) and probability bin (-1: none; 2k: exactly
+-- k/10; 2k+1: between k/10 and (k+1)/10, so that a range whose bounds are
+-- tenths, inclusive or not, is a range of bins). Recording the ground
+-- truth moves a row from one count to another.
 CREATE TABLE prediction_rollups (
     model_id   INTEGER NOT NULL,
     hour       INTEGER NOT NULL CHECK (hour % 3600 = 0),
     prediction INTEGER NOT NULL,
     labeled    INTEGER NOT NULL CHECK (labeled IN (0, 1)),
     actual     INTEGER NOT NULL,
-    probability_bin INTEGER NOT NULL CHECK (probability_bin BETWEEN -1 AND 9),
+    probability_bin INTEGER NOT NULL CHECK (probability_bin BETWEEN -1 AND 20),
     n          INTEGER NOT NULL,
     PRIMARY KEY (model_id, hour, prediction, labeled, actual, probability_bin)
 ) WITHOUT ROWID;
@@ -39,7 +40,7 @@ CREATE INDEX ix_prediction_latency_rollups_hour ON prediction_latency_rollups (h
 INSERT INTO prediction_rollups (model_id, hour, prediction, labeled, actual, probability_bin, n)
 SELECT model_id, CAST(floor(unixepoch(created_at) / 3600.0) AS INTEGER) * 3600, prediction,
     CASE WHEN actual IS NULL THEN 0 ELSE 1 END, coalesce(actual, 0),
-    CASE WHEN probability IS NULL THEN -1 WHEN probability < 1.0 / 10 THEN 0 WHEN probability < 2.0 / 10 THEN 1 WHEN probability < 3.0 / 10 THEN 2 WHEN probability < 4.0 / 10 THEN 3 WHEN probability < 5.0 / 10 THEN 4 WHEN probability < 6.0 / 10 THEN 5 WHEN probability < 7.0 / 10 THEN 6 WHEN probability < 8.0 / 10 THEN 7 WHEN probability < 9.0 / 10 THEN 8 ELSE 9 END,
+    CASE WHEN probability IS NULL THEN -1 WHEN probability = 0.0 / 10 THEN 0 WHEN probability < 1.0 / 10 THEN 1 WHEN probability = 1.0 / 10 THEN 2 WHEN probability < 2.0 / 10 THEN 3 WHEN probability = 2.0 / 10 THEN 4 WHEN probability < 3.0 / 10 THEN 5 WHEN probability = 3.0 / 10 THEN 6 WHEN probability < 4.0 / 10 THEN 7 WHEN probability = 4.0 / 10 THEN 8 WHEN probability < 5.0 / 10 THEN 9 WHEN probability = 5.0 / 10 THEN 10 WHEN probability < 6.0 / 10 THEN 11 WHEN probability = 6.0 / 10 THEN 12 WHEN probability < 7.0 / 10 THEN 13 WHEN probability = 7.0 / 10 THEN 14 WHEN probability < 8.0 / 10 THEN 15 WHEN probability = 8.0 / 10 THEN 16 WHEN probability < 9.0 / 10 THEN 17 WHEN probability = 9.0 / 10 THEN 18 WHEN probability < 10.0 / 10 THEN 19 ELSE 20 END,
     count(*)
 FROM predictions GROUP BY 1, 2, 3, 4, 5, 6;
 INSERT INTO prediction_latency_rollups (model_id, hour, bin, n, total, lo, hi)
