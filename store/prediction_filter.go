@@ -241,7 +241,7 @@ func (f PredictionSearch) rollupBins() (lo, hi int64, ok bool) {
 // probability bins are [lo, hi], from the rollups.
 func (s *Store) summaryFromRollups(ctx context.Context, f PredictionSearch, lo, hi int64) (PredictionSummary, error) {
 	var sum PredictionSummary
-	r, err := s.predictionRange(ctx, f.ModelID, f.Since.UTC(), f.Until.UTC(), 0)
+	r, err := s.predictionRange(ctx, f.ModelID, f.Since.UTC(), f.Until.UTC(), 0, true)
 	if err != nil {
 		return sum, err
 	}

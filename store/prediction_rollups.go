@@ -449,9 +449,10 @@ type rangeRollups struct {
 
 // predictionRange reads the rollups of [since, until) (zero until: no end)
 // per bucket of width seconds (a multiple of 3600, or 0 for one bucket at
-// 0), of model (0: every model version, keyed by theirs). The whole hours
-// come from the rollup tables, the parts of hours from the rows.
-func (s *Store) predictionRange(ctx context.Context, model int64, since, until time.Time, width int64) (rangeRollups, error) {
+// 0), and per probability bin if byProbability, of model (0: every model
+// version, keyed by theirs). The whole hours come from the rollup tables,
+// the parts of hours from the rows.
+func (s *Store) predictionRange(ctx context.Context, model int64, since, until time.Time, width int64, byProbability bool) (rangeRollups, error) {
 	out := rangeRollups{cells: map[cellKey]int64{}, bins: map[binKey]*latencies{}}
 	from, to, add, sub := hourCover(since, until, s.Now())
 	bucket := func(col string) string {
@@ -460,6 +461,12 @@ func (s *Store) predictionRange(ctx context.Context, model int64, since, until t
 		}
 		w := strconv.FormatInt(width, 10)
 		return "((" + col + " / " + w + ") * " + w + ")"
+	}
+	// Without byProbability the counts are summed over the probability
+	// bins (pbin 0 in the answer): fewer rows to read back.
+	pbinCol, pbinCase := "0", "0"
+	if byProbability {
+		pbinCol, pbinCase = "probability_bin", rollupBinCase
 	}
 	modelCond := "model_id = $1"
 	if model == 0 {
@@ -475,7 +482,7 @@ func (s *Store) predictionRange(ctx context.Context, model int64, since, until t
 	}
 	var cells, bins []source
 	if from < to {
-		cells = append(cells, source{`SELECT model_id, ` + bucket("hour") + `, prediction, labeled, actual, probability_bin, sum(n)
+		cells = append(cells, source{`SELECT model_id, ` + bucket("hour") + `, prediction, labeled, actual, ` + pbinCol + `, sum(n)
 			FROM prediction_rollups WHERE ` + modelCond + ` AND hour >= $2 AND hour < $3 GROUP BY 1, 2, 3, 4, 5, 6`, []any{model, from, to}, 1})
 		bins = append(bins, source{`SELECT model_id, ` + bucket("hour") + `, bin, sum(n), sum(total), min(lo), max(hi)
 			FROM prediction_latency_rollups WHERE ` + modelCond + ` AND hour >= $2 AND hour < $3 GROUP BY 1, 2, 3`, []any{model, from, to}, 1})
@@ -496,7 +503,7 @@ func (s *Store) predictionRange(ctx context.Context, model int64, since, until t
 			rowsCond += ` AND created_at < $` + strconv.Itoa(len(args))
 		}
 		b := bucket(s.epochExpr())
-		cells = append(cells, source{`SELECT model_id, ` + b + `, prediction, CASE WHEN actual IS NULL THEN 0 ELSE 1 END, coalesce(actual, 0), ` + rollupBinCase + `, count(*)` +
+		cells = append(cells, source{`SELECT model_id, ` + b + `, prediction, CASE WHEN actual IS NULL THEN 0 ELSE 1 END, coalesce(actual, 0), ` + pbinCase + `, count(*)` +
 			rowsCond + ` GROUP BY 1, 2, 3, 4, 5, 6`, args, sign})
 		bins = append(bins, source{`SELECT model_id, ` + b + `, ` + s.latencyBinSQL("latency_ms") + `, count(*), sum(latency_ms), min(latency_ms), max(latency_ms)` +
 			rowsCond + ` AND latency_ms IS NOT NULL GROUP BY 1, 2, 3`, args, sign})

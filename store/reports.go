@@ -572,7 +572,7 @@ func parseDBTime(v any) (time.Time, error) {
 // prediction_rollups.go).
 func (s *Store) performanceFromRollups(ctx context.Context, modelID int64, since, until time.Time, width, pos int64) ([]PerformanceRow, PerformanceRow, error) {
 	total := PerformanceRow{BucketStart: since}
-	r, err := s.predictionRange(ctx, modelID, since, until, width)
+	r, err := s.predictionRange(ctx, modelID, since, until, width, false)
 	if err != nil {
 		return nil, total, err
 	}

@@ -175,7 +175,7 @@ func (s *Store) PredictionStatsFor(ctx context.Context, modelID int64, since tim
 // version) made since since (zero: all), from the rollups and the rows of
 // the hour since cuts; unnamed, in no order.
 func (s *Store) predictionStats(ctx context.Context, model int64, since time.Time) ([]PredictionStats, error) {
-	r, err := s.predictionRange(ctx, model, since.UTC(), time.Time{}, 0)
+	r, err := s.predictionRange(ctx, model, since.UTC(), time.Time{}, 0, false)
 	if err != nil {
 		return nil, err
 	}
