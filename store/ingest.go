@@ -392,10 +392,28 @@ func (s *Store) logPredictions(ctx context.Context, in []mlops.NewPrediction, no
 	return s.logPredictionsSQLite(ctx, in, now)
 }
 
-// logPredictionsPostgres writes the rows in one autocommitted statement:
-// ids come from the table's sequence inside the statement (carrying the
-// row's hour on a partitioned table, partitions.go), and each comes back with the ordinal of its input row, so no caller depends
-// on the order of RETURNING.
+// logPredictionsPostgresSQL is the group commit's one statement on
+// PostgreSQL: the rows from arrays $1…$8, their rollups from $9…$22. Built
+// once: it depends on nothing but constants.
+var logPredictionsPostgresSQL = `
+		WITH input AS (
+			SELECT ` + newIDSQL("predictions", `nextval((SELECT pg_get_serial_sequence('predictions', 'id'))::regclass)`,
+	"coalesce(t.created_at, $8::timestamptz)") + ` AS id, t.*
+			FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::float8[], $5::float8[], $6::bigint[], $7::timestamptz[])
+				WITH ORDINALITY AS t(model_id, features, prediction, probability, latency_ms, actual, created_at, ord)
+		), ins AS (
+			INSERT INTO predictions (id, model_id, features, prediction, probability, latency_ms, actual, created_at)
+			SELECT id, model_id, features::jsonb, prediction, probability, latency_ms, actual, coalesce(created_at, $8) FROM input
+		), cells AS (` + cellsUnnestSQL(9) + ` RETURNING 1
+		), bins AS (` + binsUnnestSQLPostgres(16, "cells") + `
+		)
+		SELECT id, ord FROM input`
+
+// logPredictionsPostgres writes the rows and their rollups in one
+// autocommitted statement: ids come from the table's sequence inside the
+// statement (carrying the row's hour on a partitioned table,
+// partitions.go), and each comes back with the ordinal of its input row,
+// so no caller depends on the order of RETURNING.
 func (s *Store) logPredictionsPostgres(ctx context.Context, in []mlops.NewPrediction, now time.Time) ([]ingestRes, error) {
 	n := len(in)
 	var (
@@ -422,19 +440,7 @@ func (s *Store) logPredictionsPostgres(ctx context.Context, in []mlops.NewPredic
 	if history {
 		timesArg = times
 	}
-	rows, err := s.writer().QueryContext(ctx, `
-		WITH input AS (
-			SELECT `+newIDSQL("predictions", `nextval((SELECT pg_get_serial_sequence('predictions', 'id'))::regclass)`,
-		"coalesce(t.created_at, $8::timestamptz)")+` AS id, t.*
-			FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::float8[], $5::float8[], $6::bigint[], $7::timestamptz[])
-				WITH ORDINALITY AS t(model_id, features, prediction, probability, latency_ms, actual, created_at, ord)
-		), ins AS (
-			INSERT INTO predictions (id, model_id, features, prediction, probability, latency_ms, actual, created_at)
-			SELECT id, model_id, features::jsonb, prediction, probability, latency_ms, actual, coalesce(created_at, $8) FROM input
-		), cells AS (`+cellsUnnestSQL(9)+` RETURNING 1
-		), bins AS (`+binsUnnestSQLPostgres(16, "cells")+`
-		)
-		SELECT id, ord FROM input`,
+	rows, err := s.writer().QueryContext(ctx, logPredictionsPostgresSQL,
 		append(append([]any{modelIDs, features, predictions, probs, latencies, actuals, timesArg, now},
 			cellArrays(cells)...), binArrays(bins)...)...)
 	type idOrd struct{ id, ord int64 }

@@ -387,20 +387,13 @@ func (s *Store) PredictionSetActual(ctx context.Context, id int64, actual int64)
 			}
 			// Move the row's count: out of its old one, into the new.
 			hour := floorTo(p.CreatedAt.Unix(), 3600)
-			pbin := probabilityBin(p.Probability)
-			from := cellRow{cellKey{model: p.ModelID, hour: hour, prediction: p.Prediction, pbin: pbin}, -1}
+			from := cellKey{model: p.ModelID, hour: hour, prediction: p.Prediction, pbin: probabilityBin(p.Probability)}
 			if old != nil {
 				from.labeled, from.actual = true, *old
 			}
-			to := cellRow{cellKey{p.ModelID, hour, p.Prediction, true, actual, pbin}, 1}
-			args := []any{}
-			for _, c := range slices.SortedFunc(slices.Values([]cellRow{from, to}), func(a, b cellRow) int { return cmpCell(a.cellKey, b.cellKey) }) {
-				for j := range cellColumns {
-					args = append(args, c.column(j))
-				}
-			}
-			_, err = tx.writer().ExecContext(ctx, multiInsertSQL("prediction_rollups", cellColumns, 2)+cellUpsertTail, args...)
-			return classify(err)
+			to := from
+			to.labeled, to.actual = true, actual
+			return tx.addPredictionRollups(ctx, &predictionRollups{cells: map[cellKey]int64{from: -1, to: 1}})
 		})
 	}
 	if err != nil {
